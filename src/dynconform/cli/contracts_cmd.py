@@ -1,0 +1,248 @@
+"""``dynconform validate`` and ``dynconform contracts ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from dynconform.contracts import (
+    FORMATS,
+    Catalog,
+    InputError,
+    UnknownContractError,
+    ValidationReport,
+    Validator,
+    default_rules,
+    read_instances,
+)
+from dynconform.contracts.export import export_contracts
+from dynconform.contracts.samples import iter_samples
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def add_validate(sub: Any) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="validate a file against a contract",
+        description=(
+            "Validate PATH against CONTRACT: the JSON Schema first, then the contract's "
+            "semantic rules (stream rules across all instances of a JSONL, multi-document "
+            "YAML, msgpack or raw capture file). Exit 0 valid, 1 invalid, 2 usage error."
+        ),
+        epilog=(
+            "examples:\n"
+            "  dynconform validate events.message capture.bin\n"
+            "  dynconform validate discovery.entry etcd_kvs.json --each\n"
+            "  curl -s localhost:8000/v1/models | dynconform validate http.models -"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("contract", help="contract name, see 'dynconform contracts list'")
+    p.add_argument("path", help="input file, or - for standard input")
+    p.add_argument(
+        "--format", choices=FORMATS, help="input format (default: from extension, then content)"
+    )
+    split = p.add_mutually_exclusive_group()
+    split.add_argument(
+        "--each",
+        dest="each",
+        action="store_true",
+        default=None,
+        help="treat a top-level JSON/YAML array as a stream of instances",
+    )
+    split.add_argument(
+        "--whole",
+        dest="each",
+        action="store_false",
+        help="treat a top-level array as one instance",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--max", type=int, default=20, metavar="N", help="violations to show (default 20)"
+    )
+    p.set_defaults(func=cmd_validate)
+
+
+def _as_stream(items: list[Any], stream: bool, each: bool | None, item_is_array: bool) -> bool:
+    if stream or len(items) != 1 or not isinstance(items[0], list):
+        return stream
+    if each is None:
+        return not item_is_array
+    return each
+
+
+def run_validate(
+    contract: str, path: str, fmt: str | None = None, each: bool | None = None
+) -> ValidationReport:
+    """Validate a file against a contract (library entry point of ``dynconform validate``)."""
+    validator = Validator()
+    target = validator.catalog.get(contract)
+    items, stream, _ = read_instances(path, fmt)
+    if _as_stream(items, stream, each, target.is_stream_item_array):
+        instances = items[0] if len(items) == 1 and isinstance(items[0], list) else items
+        return validator.validate_stream(contract, instances)
+    if len(items) == 1:
+        return validator.validate(contract, items[0])
+    return validator.validate_stream(contract, items)
+
+
+def format_report(report: ValidationReport, source: str, limit: int) -> str:
+    lines = [
+        f"{source}: {report.contract}, {report.instances} instance(s): "
+        + ("valid" if report.ok else f"INVALID, {len(report.violations)} violation(s)")
+    ]
+    if len(report.checked) > 1:
+        checked = ", ".join(f"{name} {n}" for name, n in sorted(report.checked.items()))
+        lines.append(f"  checked: {checked}")
+    for rule, n in sorted(report.by_rule().items()):
+        lines.append(f"  {rule}: {n}")
+    for violation in report.violations[:limit]:
+        lines.append(f"  - {violation}")
+    hidden = len(report.violations) - limit
+    if hidden > 0:
+        lines.append(f"  ... {hidden} more (use --max or --json)")
+    return "\n".join(lines)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    if args.max < 0:
+        raise InputError("--max must be >= 0")
+    report = run_validate(args.contract, args.path, args.format, args.each)
+    if args.json:
+        print(json.dumps(report.to_dict(limit=args.max), indent=2))
+    else:
+        print(format_report(report, args.path, args.max))
+    return EXIT_OK if report.ok else EXIT_INVALID
+
+
+def add_contracts(sub: Any) -> None:
+    p = sub.add_parser(
+        "contracts",
+        help="list, show, export and self-check the bundled contracts",
+        description="The contract catalogue: JSON Schemas and semantic rules.",
+    )
+    csub = p.add_subparsers(dest="contracts_command", metavar="COMMAND", required=True)
+
+    ls = csub.add_parser("list", help="list the contracts by family")
+    ls.add_argument("--json", action="store_true", help="print as JSON")
+    ls.set_defaults(func=cmd_list)
+
+    show = csub.add_parser("show", help="print one contract's schema and rules")
+    show.add_argument("name", help="contract name")
+    show.add_argument("--rules", action="store_true", help="print only its semantic rules")
+    show.set_defaults(func=cmd_show)
+
+    rules = csub.add_parser("rules", help="list the semantic rules with their IDs")
+    rules.add_argument("--json", action="store_true", help="print as JSON")
+    rules.set_defaults(func=cmd_rules)
+
+    export = csub.add_parser(
+        "export",
+        help="write language-neutral copies (schemas, OpenAPI, rule index) to DIR",
+    )
+    export.add_argument("dir", help="output directory (created if missing)")
+    export.set_defaults(func=cmd_export)
+
+    verify = csub.add_parser(
+        "verify",
+        help="validate the bundled ai-dynamo captures against their contracts",
+    )
+    verify.add_argument("--json", action="store_true", help="print as JSON")
+    verify.set_defaults(func=cmd_verify)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    catalog = Catalog.load()
+    rules = default_rules()
+    if args.json:
+        rows = [
+            {
+                "name": c.name,
+                "family": c.family,
+                "version": c.version,
+                "id": c.schema_id,
+                "title": c.title,
+                "rules": [r.id for r in rules.for_contract(c.name)],
+            }
+            for c in catalog
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    families = catalog.families()
+    width = max((len(c.name) for c in catalog), default=0)
+    for family, contracts in families.items():
+        print(f"{family} ({len(contracts)})")
+        for c in contracts:
+            n_rules = len(rules.for_contract(c.name))
+            extra = f"  [{n_rules} rule{'s' if n_rules != 1 else ''}]" if n_rules else ""
+            print(f"  {c.name:<{width}}  v{c.version}  {c.title}{extra}")
+    print(f"{len(catalog.names())} contracts in {len(families)} families, {len(rules)} rules")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    contract = Catalog.load().get(args.name)
+    rules = default_rules().for_contract(contract.name)
+    if args.rules:
+        for r in rules:
+            print(f"{r.id}  ({r.kind})  {r.summary}")
+        return EXIT_OK
+    print(json.dumps(contract.schema, indent=2))
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    rules = list(default_rules())
+    if args.json:
+        rows = [
+            {"id": r.id, "contract": r.contract, "kind": r.kind, "summary": r.summary}
+            for r in rules
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max((len(r.id) for r in rules), default=0)
+    for r in rules:
+        print(f"{r.id:<{width}}  {r.kind:<6}  {r.contract}: {r.summary}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    written = export_contracts(Path(args.dir))
+    print(f"wrote {len(written)} files to {args.dir}")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    validator = Validator()
+    results = []
+    for sample in iter_samples():
+        report = (
+            validator.validate_stream(sample.contract, sample.instances)
+            if sample.stream
+            else validator.validate(sample.contract, sample.instances[0])
+        )
+        results.append((sample, report))
+    if args.json:
+        rows = [{"sample": s.name, **r.to_dict(limit=5)} for s, r in results]
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max((len(s.name) for s, _ in results), default=0)
+        for sample, report in results:
+            status = "ok" if report.ok else f"FAIL ({len(report.violations)})"
+            nested = sum(report.checked.values())
+            print(
+                f"  {sample.name:<{width}}  {sample.contract:<28} "
+                f"{report.instances:>5} instances {nested:>6} checks  {status}"
+            )
+            for v in report.violations[:3]:
+                print(f"      - {v}")
+        bad = sum(1 for _, r in results if not r.ok)
+        total = sum(sum(r.checked.values()) for _, r in results)
+        print(
+            f"{len(results)} bundled ai-dynamo captures, {total} contract checks: "
+            + ("all valid" if not bad else f"{bad} INVALID")
+        )
+    return EXIT_OK if all(r.ok for _, r in results) else EXIT_INVALID

@@ -1,0 +1,64 @@
+"""Machine-checkable contracts for every surface between Dynamo components.
+
+Each contract is a JSON Schema (draft 2020-12) shipped as package data, plus named semantic
+rules for what a schema cannot express. Load the catalogue, validate an instance or a stream,
+and get structured violations::
+
+    from dynconform.contracts import Validator
+
+    report = Validator().validate("discovery.endpoint", record)
+    for violation in report.violations:
+        print(violation.rule, violation.pointer, violation.message)
+"""
+
+from __future__ import annotations
+
+from dynconform.contracts._catalog import (
+    FAMILIES,
+    SCHEMA_BASE,
+    Catalog,
+    Contract,
+    Dispatch,
+    UnknownContractError,
+)
+from dynconform.contracts._io import FORMATS, InputError, json_view, read_instances
+from dynconform.contracts._model import ValidationReport, Violation
+from dynconform.contracts._rules import (
+    Issue,
+    RecordRule,
+    Rule,
+    RuleRegistry,
+    StreamChecker,
+    StreamRule,
+    record_rule,
+    stream_rule,
+)
+from dynconform.contracts._validate import Validator, json_pointer, resolve_pointer
+from dynconform.contracts.rules import default_rules
+
+__all__ = [
+    "FAMILIES",
+    "FORMATS",
+    "SCHEMA_BASE",
+    "Catalog",
+    "Contract",
+    "Dispatch",
+    "InputError",
+    "Issue",
+    "RecordRule",
+    "Rule",
+    "RuleRegistry",
+    "StreamChecker",
+    "StreamRule",
+    "UnknownContractError",
+    "ValidationReport",
+    "Validator",
+    "Violation",
+    "default_rules",
+    "json_pointer",
+    "json_view",
+    "read_instances",
+    "record_rule",
+    "resolve_pointer",
+    "stream_rule",
+]

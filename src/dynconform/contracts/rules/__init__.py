@@ -1,0 +1,25 @@
+"""The semantic rules that ship with dynconform, one module per contract family."""
+
+from __future__ import annotations
+
+from dynconform.contracts._rules import RuleRegistry
+from dynconform.contracts.rules import (
+    deployment,
+    discovery,
+    events,
+    health,
+    http,
+    metrics,
+    request_plane,
+)
+
+__all__ = ["default_rules"]
+
+
+def default_rules() -> RuleRegistry:
+    """A registry holding every bundled rule."""
+    registry = RuleRegistry()
+    for module in (discovery, events, health, metrics, http, request_plane, deployment):
+        for rule in module.RULES:
+            registry.add(rule)
+    return registry
