@@ -16,9 +16,10 @@ CATALOG = Catalog.load()
 def _undocumented(schema: Any, path: str = "") -> Iterator[str]:
     if isinstance(schema, dict):
         for name, sub in (schema.get("properties") or {}).items():
-            if isinstance(sub, dict) and "$ref" not in sub:
-                if not sub.get("title") or not sub.get("description"):
-                    yield f"{path}/properties/{name}"
+            if not isinstance(sub, dict) or "$ref" in sub:
+                continue
+            if not sub.get("title") or not sub.get("description"):
+                yield f"{path}/properties/{name}"
         for key, value in schema.items():
             if key in ("examples", "default", "const", "enum", "x-dynconform"):
                 continue
@@ -41,7 +42,8 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
 @pytest.mark.parametrize("name", CATALOG.names())
 def test_every_property_has_title_and_description(name: str) -> None:
     schema = CATALOG.get(name).schema
-    assert schema.get("title") and schema.get("description")
+    assert schema.get("title")
+    assert schema.get("description")
     assert list(_undocumented(schema)) == []
 
 

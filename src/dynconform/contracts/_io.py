@@ -102,13 +102,13 @@ def raw_frame_view(frame: RawFrame) -> dict[str, Any]:
 def _looks_like_raw(data: bytes) -> bool:
     if len(data) < 6:
         return False
-    (subject_len,) = struct.unpack(">H", data[:2])
+    subject_len: int = struct.unpack(">H", data[:2])[0]
     if subject_len == 0 or len(data) < 2 + subject_len + 4:
         return False
     subject = data[2 : 2 + subject_len]
     if not all(33 <= b < 127 for b in subject):
         return False
-    (size,) = struct.unpack(">I", data[2 + subject_len : 6 + subject_len])
+    size: int = struct.unpack(">I", data[2 + subject_len : 6 + subject_len])[0]
     return 6 + subject_len + size <= len(data)
 
 

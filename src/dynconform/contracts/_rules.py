@@ -54,7 +54,9 @@ class StreamRule:
 Rule = RecordRule | StreamRule
 
 
-def record_rule(rule_id: str, *, contract: str, summary: str) -> Callable[[RecordCheck], RecordRule]:
+def record_rule(
+    rule_id: str, *, contract: str, summary: str
+) -> Callable[[RecordCheck], RecordRule]:
     """Turn a function ``instance -> Iterable[(pointer, message)]`` into a :class:`RecordRule`."""
 
     def wrap(fn: RecordCheck) -> RecordRule:

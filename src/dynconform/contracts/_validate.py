@@ -9,8 +9,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from dynconform.contracts._catalog import Catalog, Contract
 from dynconform.contracts._model import ValidationReport, Violation
-from dynconform.contracts.decoders import DECODERS, DecodeError
 from dynconform.contracts._rules import RecordRule, RuleRegistry, StreamChecker, StreamRule
+from dynconform.contracts.decoders import DECODERS, DecodeError
 
 _MISSING = object()
 

@@ -1,4 +1,4 @@
-"""The reference implementation of every contract, backed by a mock engine. Not built yet: see the project's open work."""
+"""The reference implementation of every contract, backed by a mock engine. Not built yet."""
 
 from __future__ import annotations
 
