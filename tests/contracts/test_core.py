@@ -14,6 +14,7 @@ from dynconform.contracts import (
     RuleRegistry,
     UnknownContractError,
     Validator,
+    correlation_rule,
     json_pointer,
     record_rule,
     resolve_pointer,
@@ -172,3 +173,43 @@ def test_json_pointer_escapes_and_resolves() -> None:
     assert pointer == "/a~1b/0/~0c"
     assert resolve_pointer(doc, pointer) == 1
     assert resolve_pointer(doc, "") is doc
+
+
+@correlation_rule("t.value-declared", contracts=("t.value", "t.item"), summary="values declared")
+class _ValueDeclared:
+    def __init__(self) -> None:
+        self.declared: set[str] = set()
+        self.used: set[str] = set()
+
+    def observe(self, contract: str, instance: Any, index: int | None) -> Iterator[tuple[str, str]]:
+        if contract == "t.value":
+            self.declared.add(instance)
+        elif instance["value"] not in self.declared:
+            yield "/value", f"{instance['value']!r} used before it was declared"
+        else:
+            self.used.add(instance["value"])
+
+    def finish(self) -> Iterator[tuple[str, str]]:
+        for unused in sorted(self.declared - self.used):
+            yield "", f"{unused!r} declared but never used"
+
+
+def test_correlation_rule_sees_several_sources() -> None:
+    validator = Validator(Catalog([ITEM, VALUE, ENVELOPE]), RuleRegistry([_ValueDeclared]))
+    report = validator.validate_many(
+        [
+            ("t.value", ["a", "b"]),
+            ("t.item", [{"seq": 1, "value": "a"}, {"seq": 2, "value": "zz"}]),
+        ]
+    )
+    assert report.instances == 4
+    assert [(v.contract, v.rule, v.pointer, v.index) for v in report.violations] == [
+        ("t.item", "t.value-declared", "/value", 1),
+        ("t.value", "t.value-declared", "", None),
+    ]
+    assert "'b' declared but never used" in report.violations[1].message
+    # nested (dispatched) instances are observed too
+    nested = validator.validate_many(
+        [("t.value", ["a"]), ("t.envelope", [{"kind": "item", "body": {"seq": 1, "value": "a"}}])]
+    )
+    assert nested.ok

@@ -24,14 +24,18 @@ from dynconform.contracts._catalog import (
 from dynconform.contracts._io import FORMATS, InputError, json_view, read_instances
 from dynconform.contracts._model import ValidationReport, Violation
 from dynconform.contracts._rules import (
+    CorrelationRule,
+    Correlator,
     Issue,
     RecordRule,
     Rule,
     RuleRegistry,
     StreamChecker,
     StreamRule,
+    correlation_rule,
     record_rule,
     stream_rule,
+    watched,
 )
 from dynconform.contracts._validate import Validator, json_pointer, resolve_pointer
 from dynconform.contracts.rules import default_rules
@@ -42,6 +46,8 @@ __all__ = [
     "SCHEMA_BASE",
     "Catalog",
     "Contract",
+    "CorrelationRule",
+    "Correlator",
     "Dispatch",
     "InputError",
     "Issue",
@@ -54,6 +60,7 @@ __all__ = [
     "ValidationReport",
     "Validator",
     "Violation",
+    "correlation_rule",
     "default_rules",
     "json_pointer",
     "json_view",
@@ -61,4 +68,5 @@ __all__ = [
     "record_rule",
     "resolve_pointer",
     "stream_rule",
+    "watched",
 ]

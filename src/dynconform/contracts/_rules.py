@@ -51,7 +51,55 @@ class StreamRule:
     kind = "stream"
 
 
-Rule = RecordRule | StreamRule
+class Correlator(Protocol):
+    """Stateful checker that observes the instances of several contracts in one run."""
+
+    def observe(self, contract: str, instance: Any, index: int | None) -> Iterable[Issue]:
+        """See one schema-valid instance of one of the watched contracts."""
+        ...
+
+    def finish(self) -> Iterable[Issue]:
+        """Judge what only the whole run shows."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationRule:
+    """A predicate across the instances of several contracts (e.g. discovery and events).
+
+    Violations found while observing are reported against the observed contract; those found
+    at the end against ``contracts[0]``.
+    """
+
+    id: str
+    contracts: tuple[str, ...]
+    summary: str
+    factory: Callable[[], Correlator]
+
+    kind = "correlation"
+
+    @property
+    def contract(self) -> str:
+        return self.contracts[0]
+
+
+def correlation_rule(
+    rule_id: str, *, contracts: tuple[str, ...], summary: str
+) -> Callable[[Callable[[], Correlator]], CorrelationRule]:
+    """Turn a :class:`Correlator` class (or factory) into a :class:`CorrelationRule`."""
+
+    def wrap(factory: Callable[[], Correlator]) -> CorrelationRule:
+        return CorrelationRule(id=rule_id, contracts=contracts, summary=summary, factory=factory)
+
+    return wrap
+
+
+Rule = RecordRule | StreamRule | CorrelationRule
+
+
+def watched(rule: Rule) -> tuple[str, ...]:
+    """The contracts whose instances a rule sees."""
+    return rule.contracts if isinstance(rule, CorrelationRule) else (rule.contract,)
 
 
 def record_rule(
@@ -81,6 +129,7 @@ class RuleRegistry:
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self._rules: dict[str, Rule] = {}
+        self._by_contract: dict[str, list[Rule]] = {}
         for rule in rules:
             self.add(rule)
 
@@ -88,6 +137,7 @@ class RuleRegistry:
         if rule.id in self._rules:
             raise ValueError(f"duplicate rule id {rule.id!r}")
         self._rules[rule.id] = rule
+        self._by_contract.clear()
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(sorted(self._rules.values(), key=lambda r: r.id))
@@ -102,4 +152,9 @@ class RuleRegistry:
         return self._rules[rule_id]
 
     def for_contract(self, contract: str) -> list[Rule]:
-        return [r for r in self if r.contract == contract]
+        """The rules that see instances of ``contract``, by ID (cached: a hot path)."""
+        found = self._by_contract.get(contract)
+        if found is None:
+            found = [r for r in self if contract in watched(r)]
+            self._by_contract[contract] = found
+        return found

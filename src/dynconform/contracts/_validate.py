@@ -9,7 +9,15 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from dynconform.contracts._catalog import Catalog, Contract
 from dynconform.contracts._model import ValidationReport, Violation
-from dynconform.contracts._rules import RecordRule, RuleRegistry, StreamChecker, StreamRule
+from dynconform.contracts._rules import (
+    CorrelationRule,
+    Correlator,
+    RecordRule,
+    RuleRegistry,
+    StreamChecker,
+    StreamRule,
+    watched,
+)
 from dynconform.contracts.decoders import DECODERS, DecodeError
 
 _MISSING = object()
@@ -61,6 +69,7 @@ class _Run:
         self.validator = validator
         self.report = ValidationReport(contract=contract)
         self.streams: dict[str, list[tuple[StreamRule, StreamChecker]]] = {}
+        self.correlators: dict[str, tuple[CorrelationRule, Correlator]] = {}
 
     def checkers(self, contract: str) -> list[tuple[StreamRule, StreamChecker]]:
         live = self.streams.get(contract)
@@ -72,6 +81,13 @@ class _Run:
             ]
             self.streams[contract] = live
         return live
+
+    def correlator(self, rule: CorrelationRule) -> Correlator:
+        live = self.correlators.get(rule.id)
+        if live is None:
+            live = (rule, rule.factory())
+            self.correlators[rule.id] = live
+        return live[1]
 
     def add(self, contract: str, rule: str, pointer: str, message: str, index: int | None) -> None:
         self.report.violations.append(Violation(contract, rule, pointer, message, index))
@@ -104,6 +120,11 @@ class _Run:
         for rule, checker in self.checkers(contract.name):
             for pointer, message in checker.feed(instance, index if index is not None else 0):
                 self.add(contract.name, rule.id, prefix + pointer, message, index)
+        for rule in self.validator.rules.for_contract(contract.name):
+            if isinstance(rule, CorrelationRule):
+                correlator = self.correlator(rule)
+                for pointer, message in correlator.observe(contract.name, instance, index):
+                    self.add(contract.name, rule.id, prefix + pointer, message, index)
         if contract.dispatch is not None:
             self._dispatch(contract, instance, index, prefix)
 
@@ -125,6 +146,9 @@ class _Run:
             for rule, checker in live:
                 for pointer, message in checker.finish():
                     self.add(contract, rule.id, pointer, message, None)
+        for correlation, correlator in self.correlators.values():
+            for pointer, message in correlator.finish():
+                self.add(correlation.contracts[0], correlation.id, pointer, message, None)
         return self.report
 
 
@@ -136,7 +160,8 @@ class Validator:
 
         self.catalog = catalog if catalog is not None else Catalog.load()
         self.rules = rules if rules is not None else default_rules()
-        unknown = sorted({r.contract for r in self.rules} - set(self.catalog.names()))
+        needed = {name for rule in self.rules for name in watched(rule)}
+        unknown = sorted(needed - set(self.catalog.names()))
         if unknown:
             raise ValueError(f"rules registered for unknown contracts: {', '.join(unknown)}")
 
@@ -155,6 +180,23 @@ class Validator:
         for index, instance in enumerate(instances):
             run.check(target, instance, index)
             count += 1
+        run.report.instances = count
+        return run.finish()
+
+    def validate_many(self, sources: Iterable[tuple[str, Iterable[Any]]]) -> ValidationReport:
+        """Validate several streams in one run, so correlation rules see all of them.
+
+        ``sources`` are ``(contract, instances)`` pairs, validated in the order given; stream
+        indexes restart at 0 for each source.
+        """
+        pairs = list(sources)
+        run = _Run(self, " + ".join(name for name, _ in pairs))
+        count = 0
+        for name, instances in pairs:
+            target = self.catalog.get(name)
+            for index, instance in enumerate(instances):
+                run.check(target, instance, index)
+                count += 1
         run.report.instances = count
         return run.finish()
 
