@@ -44,12 +44,14 @@ class Dispatch:
     """Validate a nested value against another contract chosen by a key of the instance.
 
     Declared in a schema as ``x-dynconform.dispatch`` with ``pointer`` (where the nested value
-    lives), ``key`` (a pointer to the selector) and ``contracts`` (selector -> contract name).
+    lives), ``key`` (a pointer to the selector) and ``contracts`` (selector -> contract name);
+    the optional ``default`` names the contract for instances that have no selector at all.
     """
 
     pointer: str
     key: str
     contracts: Mapping[str, str]
+    default: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ def _contract_from(resource: str, schema: dict[str, Any]) -> Contract:
             pointer=raw_dispatch["pointer"],
             key=raw_dispatch["key"],
             contracts=dict(raw_dispatch["contracts"]),
+            default=raw_dispatch.get("default"),
         )
         if raw_dispatch
         else None

@@ -49,6 +49,31 @@ class RawFrame:
     data: bytes
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects a mapping holding the same key twice.
+
+    Plain PyYAML keeps the last value silently, which would hide a duplicated key from every
+    contract.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key; the base constructor reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def json_view(value: Any) -> Any:
     """Turn decoded msgpack (bytes, tuples, non-str keys) into the JSON view used by schemas."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -175,7 +200,7 @@ def parse(data: bytes, fmt: str, name: str) -> tuple[list[Any], bool]:
         return items, True
     if fmt == "yaml":
         try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            docs = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

@@ -134,7 +134,10 @@ class _Run:
         nested = resolve_pointer(instance, contract.dispatch.pointer)
         if nested is _MISSING:
             return  # the schema decides whether the nested value is required
-        target = contract.dispatch.contracts.get(str(key))
+        if key is _MISSING:
+            target = contract.dispatch.default
+        else:
+            target = contract.dispatch.contracts.get(str(key))
         if target is None:
             return  # the schema decides which selectors are allowed
         self.check(

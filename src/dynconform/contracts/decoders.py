@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dynconform.contracts.two_part import FrameError, frame_view
+
 __all__ = ["DECODERS", "DecodeError", "Decoder"]
 
 Decoder = Callable[[Any], Any]
@@ -17,4 +19,13 @@ class DecodeError(ValueError):
     """The instance cannot be decoded; reported as a violation of rule ``decode``."""
 
 
-DECODERS: dict[str, Decoder] = {}
+def _two_part_codec(instance: Any) -> Any:
+    try:
+        return frame_view(instance)
+    except FrameError as exc:
+        raise DecodeError(str(exc)) from None
+
+
+DECODERS: dict[str, Decoder] = {
+    "two-part-codec": _two_part_codec,
+}
