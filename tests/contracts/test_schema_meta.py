@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from jsonschema import Draft202012Validator
 from dynconform.contracts import FAMILIES, SCHEMA_BASE, Catalog, Validator
 
 CATALOG = Catalog.load()
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ai-dynamo-1.6.1"
 
 
 def _undocumented(schema: Any, path: str = "") -> Iterator[str]:
@@ -53,6 +55,9 @@ def test_examples_come_from_captures_and_validate(name: str) -> None:
     examples = contract.schema.get("examples")
     assert examples, "every contract carries at least one real example"
     assert contract.backed_by, "every contract names the captures that back it"
+    for source in contract.backed_by:
+        # a real capture file, or (for configuration formats no process emits) a design document
+        assert source.startswith("design:") or (CAPTURES / source).is_file(), source
     validator = Validator(CATALOG)
     for example in examples:
         report = validator.validate(name, example)
