@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dynconform.contracts._rules import RuleRegistry
 from dynconform.contracts.rules import (
+    correlation,
     deployment,
     discovery,
     events,
@@ -19,7 +20,8 @@ __all__ = ["default_rules"]
 def default_rules() -> RuleRegistry:
     """A registry holding every bundled rule."""
     registry = RuleRegistry()
-    for module in (discovery, events, health, metrics, http, request_plane, deployment):
+    families = (discovery, events, health, metrics, http, request_plane, deployment)
+    for module in (*families, correlation):
         for rule in module.RULES:
             registry.add(rule)
     return registry

@@ -1,0 +1,91 @@
+"""Rules that span contract families: what one surface promises, another must show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from dynconform.contracts._rules import Issue, Rule, correlation_rule
+from dynconform.contracts.hashing import chain_hashes
+
+#: Prompts kept for the end-of-run judgement; a long tap keeps only the first ones.
+MAX_PROMPTS = 10_000
+
+
+@correlation_rule(
+    "mdc.block-size-consistent",
+    contracts=("discovery.mdc", "request-plane.preprocessed-request", "events.kv-events"),
+    summary=(
+        "Prompt blocks of routed requests, hashed with the MDC's kv_cache_block_size, appear "
+        "in stored KV events (publishers that use Dynamo's block hashing)."
+    ),
+)
+class BlockSizeConsistent:
+    """A worker whose block size differs from its MDC is never matched by the KV router."""
+
+    def __init__(self) -> None:
+        self.block_sizes: dict[str, int] = {}
+        self.prompts: list[tuple[str, list[int]]] = []
+        self.stored: set[tuple[int, int]] = set()
+
+    def observe(self, contract: str, instance: Any, index: int | None) -> Iterator[Issue]:
+        if contract == "discovery.mdc":
+            size = instance.get("kv_cache_block_size")
+            if isinstance(size, int) and size > 0:
+                for name in (instance.get("display_name"), instance.get("slug")):
+                    if isinstance(name, str):
+                        self.block_sizes[name] = size
+        elif contract == "request-plane.preprocessed-request":
+            if len(self.prompts) < MAX_PROMPTS:
+                self.prompts.append((str(instance["model"]), list(instance["token_ids"])))
+        else:
+            for event in instance:
+                data = event["event"]["data"]
+                if isinstance(data, dict) and "stored" in data:
+                    for block in data["stored"]["blocks"]:
+                        self.stored.add((block["block_hash"], block["tokens_hash"]))
+        return iter(())
+
+    def _block_size(self, model: str) -> int | None:
+        if model in self.block_sizes:
+            return self.block_sizes[model]
+        sizes = set(self.block_sizes.values())
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def _missing(self, block_size: int) -> tuple[int, int]:
+        total = missing = 0
+        for _, tokens in self.prompts:
+            for pair in chain_hashes(tokens, block_size):
+                total += 1
+                missing += pair not in self.stored
+        return missing, total
+
+    def finish(self) -> Iterator[Issue]:
+        if not self.block_sizes or not self.stored:
+            return  # nothing to correlate: no MDC or no stored blocks seen in this run
+        total = missing = 0
+        sizes: set[int] = set()
+        for model, tokens in self.prompts:
+            size = self._block_size(model)
+            if size is None:
+                continue
+            sizes.add(size)
+            for pair in chain_hashes(tokens, size):
+                total += 1
+                missing += pair not in self.stored
+        if not missing:
+            return
+        message = (
+            f"{missing} of {total} prompt blocks hashed with kv_cache_block_size "
+            f"{'/'.join(map(str, sorted(sizes)))} never appeared in a stored KV event"
+        )
+        for candidate in (8, 16, 32, 64, 128, 256):
+            if candidate not in sizes and self.prompts:
+                gone, seen = self._missing(candidate)
+                if seen and not gone:
+                    message += f"; all of them match block size {candidate}"
+                    break
+        yield "/kv_cache_block_size", message
+
+
+RULES: tuple[Rule, ...] = (BlockSizeConsistent,)
