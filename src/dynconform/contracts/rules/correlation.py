@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dynconform.contracts._rules import Issue, Rule, correlation_rule
 from dynconform.contracts.hashing import chain_hashes
 
+
+def _const(value: int, _model: str) -> int:
+    return value
+
+
 #: Prompts kept for the end-of-run judgement; a long tap keeps only the first ones.
 MAX_PROMPTS = 10_000
 
 
-@correlation_rule(
-    "mdc.block-size-consistent",
-    contracts=("discovery.mdc", "request-plane.preprocessed-request", "events.kv-events"),
-    summary=(
-        "Prompt blocks of routed requests, hashed with the MDC's kv_cache_block_size, appear "
-        "in stored KV events (publishers that use Dynamo's block hashing)."
-    ),
-)
 class BlockSizeConsistent:
     """A worker whose block size differs from its MDC is never matched by the KV router."""
 
@@ -52,40 +50,45 @@ class BlockSizeConsistent:
         sizes = set(self.block_sizes.values())
         return sizes.pop() if len(sizes) == 1 else None
 
-    def _missing(self, block_size: int) -> tuple[int, int]:
+    def _count_missing(self, size_of: Callable[[str], int | None]) -> tuple[int, int]:
+        """Prompt blocks absent from the stored blocks, and all prompt blocks judged."""
         total = missing = 0
-        for _, tokens in self.prompts:
-            for pair in chain_hashes(tokens, block_size):
-                total += 1
-                missing += pair not in self.stored
+        for model, tokens in self.prompts:
+            size = size_of(model)
+            if size is not None:
+                for pair in chain_hashes(tokens, size):
+                    total += 1
+                    missing += pair not in self.stored
         return missing, total
 
     def finish(self) -> Iterator[Issue]:
         if not self.block_sizes or not self.stored:
             return  # nothing to correlate: no MDC or no stored blocks seen in this run
-        total = missing = 0
-        sizes: set[int] = set()
-        for model, tokens in self.prompts:
-            size = self._block_size(model)
-            if size is None:
-                continue
-            sizes.add(size)
-            for pair in chain_hashes(tokens, size):
-                total += 1
-                missing += pair not in self.stored
+        missing, total = self._count_missing(self._block_size)
         if not missing:
             return
+        sizes = sorted({s for m, _ in self.prompts if (s := self._block_size(m)) is not None})
         message = (
             f"{missing} of {total} prompt blocks hashed with kv_cache_block_size "
-            f"{'/'.join(map(str, sorted(sizes)))} never appeared in a stored KV event"
+            f"{'/'.join(map(str, sizes))} never appeared in a stored KV event"
         )
         for candidate in (8, 16, 32, 64, 128, 256):
-            if candidate not in sizes and self.prompts:
-                gone, seen = self._missing(candidate)
-                if seen and not gone:
-                    message += f"; all of them match block size {candidate}"
-                    break
+            if (
+                candidate not in sizes
+                and self._count_missing(functools.partial(_const, candidate))[0] == 0
+            ):
+                message += f"; all of them match block size {candidate}"
+                break
         yield "/kv_cache_block_size", message
 
 
-RULES: tuple[Rule, ...] = (BlockSizeConsistent,)
+BLOCK_SIZE_CONSISTENT = correlation_rule(
+    "mdc.block-size-consistent",
+    contracts=("discovery.mdc", "request-plane.preprocessed-request", "events.kv-events"),
+    summary=(
+        "Prompt blocks of routed requests, hashed with the MDC's kv_cache_block_size, appear "
+        "in stored KV events (publishers that use Dynamo's block hashing)."
+    ),
+)(BlockSizeConsistent)
+
+RULES: tuple[Rule, ...] = (BLOCK_SIZE_CONSISTENT,)
