@@ -302,7 +302,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         bad = sum(1 for _, r in results if not r.ok)
         total = sum(sum(r.checked.values()) for _, r in results)
         print(
-            f"{len(results)} bundled ai-dynamo captures, {total} contract checks: "
+            f"{len(results)} bundled samples, {total} contract checks: "
             + ("all valid" if not bad else f"{bad} INVALID")
         )
     return EXIT_OK if all(r.ok for _, r in results) else EXIT_INVALID
