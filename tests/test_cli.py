@@ -66,3 +66,81 @@ def test_docs_rules_md_is_up_to_date() -> None:
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_markdown(), (
         "regenerate with: dynconform contracts rules --format markdown > docs/rules.md"
     )
+
+
+CAPTURES = ROOT / "tests" / "fixtures" / "ai-dynamo-1.6.1"
+
+
+def test_validate_real_capture_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    path = CAPTURES / "etcd_nats" / "etcd_kvs.json"
+    assert main(["validate", "discovery.entry", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "discovery.entry, 8 instance(s): valid" in out
+
+
+def test_validate_invalid_exits_1_with_rule_and_pointer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    entries = json.loads((CAPTURES / "etcd_nats" / "etcd_kvs.json").read_text())
+    entries[5]["value"]["instance_id"] = 2**64
+    bad = tmp_path / "kvs.json"
+    bad.write_text(json.dumps(entries))
+    assert main(["validate", "discovery.entry", str(bad), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False
+    assert "schema.maximum" in report["violations_by_rule"]
+    assert any(v["pointer"] == "/value/instance_id" for v in report["violations"])
+    assert {v["index"] for v in report["violations"]} == {5}
+
+
+def test_validate_reads_stdin() -> None:
+    body = (CAPTURES / "etcd_nats" / "etcd_kvs.json").read_bytes()
+    result = _run("validate", "discovery.entry", "-", "--each", stdin=body)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_validate_with_correlates_two_files() -> None:
+    result = _run(
+        "validate",
+        "events.message",
+        str(CAPTURES / "etcd_nats" / "nats_messages.jsonl"),
+        "--with",
+        "discovery.entry",
+        str(CAPTURES / "etcd_nats" / "etcd_kvs.json"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "request-plane.preprocessed-request 120" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"{broken", "invalid JSON"),
+        (b'{"a": "\xff\xfe"}', "not UTF-8"),
+    ],
+)
+def test_malformed_input_through_the_cli_is_one_line_exit_2(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "input.json"
+    if content is not None:
+        path.write_bytes(content)
+    result = _run("validate", "discovery.entry", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert lines[0].startswith("dynconform: error: ")
+
+
+def test_export_to_an_unwritable_place_is_one_line_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _run("contracts", "export", str(blocker / "sub"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
