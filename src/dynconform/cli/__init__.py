@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from dynconform import __version__
 from dynconform.cli._common import Parser, UsageError, fail
+from dynconform.cli.api_cmd import add_api
 from dynconform.cli.contracts_cmd import add_contracts, add_validate
 from dynconform.contracts import InputError, UnknownContractError
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     add_validate(sub)
     add_contracts(sub)
+    add_api(sub)
     return parser
 
 
@@ -42,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc.args[0]))
     except (InputError, UsageError) as exc:
         return fail(str(exc))
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         target = f"{exc.filename}: " if exc.filename else ""
         return fail(f"{target}{exc.strerror or exc}")

@@ -1,5 +1,86 @@
-"""API governance: griffe-based diffs of public Python APIs with stability tiers. Not built yet."""
+"""API governance: snapshots and diffs of a package's public Python API, with stability tiers.
+
+Static analysis with griffe (nothing is imported or installed). Re-exported aliases such as
+``from dynamo._core import Client as Client`` are public API of the re-exporting module;
+annotations, overloads, ``async``, ``__all__`` and base classes are compared; every object has
+a tier (Experimental, Beta, Stable, or Internal) from in-code markers, a tiers file or a
+default; a breaking change is allowed only after the tier's deprecation period::
+
+    from dynconform.stability import compare_apis
+
+    report = compare_apis("pypi:ai-dynamo==1.5.1", "pypi:ai-dynamo==1.6.1")
+    for finding in report.violations:
+        print(finding.tier, finding.kind, finding.display_path, finding.message)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from dynconform.stability._api import (
+    Governance,
+    HistoryReport,
+    Loaded,
+    LoadOptions,
+    bundled_config_for,
+    compare_apis,
+    compare_snapshots,
+    history_api,
+    load_snapshots,
+    release_versions,
+    select_versions,
+    snapshot_api,
+)
+from dynconform.stability._diff import diff_snapshots
+from dynconform.stability._extract import build_snapshot
+from dynconform.stability._findings import Finding, Status
+from dynconform.stability._kinds import BREAKING, KINDS, ChangeKind
+from dynconform.stability._model import ApiObject, Deprecation, Param, Snapshot, Tier
+from dynconform.stability._policy import ApiReport, DeprecationHistory, WaiverUse, apply_policy
+from dynconform.stability._render import FORMATS as REPORT_FORMATS
+from dynconform.stability._render import render, render_history
+from dynconform.stability._sources import PipOptions, cache_dir, parse_source
+from dynconform.stability._tiers import TierConfig, bundled_tiers, load_tiers, parse_config
+from dynconform.stability._waivers import Waiver, load_waivers, parse_waivers
+
+__all__ = [
+    "BREAKING",
+    "KINDS",
+    "REPORT_FORMATS",
+    "ApiObject",
+    "ApiReport",
+    "ChangeKind",
+    "Deprecation",
+    "DeprecationHistory",
+    "Finding",
+    "Governance",
+    "HistoryReport",
+    "LoadOptions",
+    "Loaded",
+    "Param",
+    "PipOptions",
+    "Snapshot",
+    "Status",
+    "Tier",
+    "TierConfig",
+    "Waiver",
+    "WaiverUse",
+    "apply_policy",
+    "build_snapshot",
+    "bundled_config_for",
+    "bundled_tiers",
+    "cache_dir",
+    "compare_apis",
+    "compare_snapshots",
+    "diff_snapshots",
+    "history_api",
+    "load_snapshots",
+    "load_tiers",
+    "load_waivers",
+    "parse_config",
+    "parse_source",
+    "parse_waivers",
+    "release_versions",
+    "render",
+    "render_history",
+    "select_versions",
+    "snapshot_api",
+]

@@ -1,0 +1,74 @@
+"""Findings: one API change each, with its tier and, once the policy ran, its status."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from dynconform.stability._kinds import KINDS
+from dynconform.stability._model import Tier
+
+
+class Status(enum.StrEnum):
+    """What the policy made of a finding."""
+
+    VIOLATION = "violation"  # fails the check
+    ALLOWED = "allowed"  # breaking, but deprecated long enough before
+    WAIVED = "waived"  # breaking, covered by a waiver
+    REPORTED = "reported"  # breaking in a tier that promises nothing (experimental, internal)
+    WARNING = "warning"  # worth a look, never fails
+    INFO = "info"  # additions and other compatible changes
+    PENDING = "pending"  # not yet judged
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One API change between two snapshots."""
+
+    kind: str
+    path: str
+    tier: Tier
+    message: str
+    old: str | None = None
+    new: str | None = None
+    location: str | None = None
+    subject: str | None = None
+    status: Status = Status.PENDING
+    reason: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def breaking(self) -> bool:
+        return KINDS[self.kind].breaking
+
+    @property
+    def display_path(self) -> str:
+        return f"{self.path}({self.subject})" if self.subject else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "path": self.path,
+            "tier": self.tier.value,
+            "breaking": self.breaking,
+            "status": self.status.value,
+            "message": self.message,
+        }
+        for key in ("subject", "old", "new", "location"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.reason:
+            out["reason"] = self.reason
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        return out
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The object's path and the other public paths of the same object."""
+        return (self.path, *self.aliases)
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        return (-self.tier.rank, self.kind, self.path, self.subject or "")

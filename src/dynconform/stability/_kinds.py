@@ -1,0 +1,117 @@
+"""The catalogue of change kinds: stable, kebab-case IDs used in reports and waivers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeKind:
+    """One kind of API change."""
+
+    id: str
+    breaking: bool
+    summary: str
+    griffe: str | None = None
+
+
+KINDS: dict[str, ChangeKind] = {
+    k.id: k
+    for k in (
+        ChangeKind("object-removed", True, "a public object was removed", "object-removed"),
+        ChangeKind(
+            "reexport-removed",
+            True,
+            "a re-exported name (import X as X, or listed in __all__) was removed",
+            "object-removed",
+        ),
+        ChangeKind(
+            "object-kind-changed",
+            True,
+            "an object changed kind (e.g. function to attribute)",
+            "object-changed-kind",
+        ),
+        ChangeKind("parameter-removed", True, "a parameter was removed", "parameter-removed"),
+        ChangeKind(
+            "parameter-moved", True, "a positional parameter changed position", "parameter-moved"
+        ),
+        ChangeKind(
+            "parameter-kind-changed",
+            True,
+            "a parameter changed kind incompatibly (e.g. positional to keyword-only)",
+            "parameter-changed-kind",
+        ),
+        ChangeKind(
+            "parameter-default-changed",
+            True,
+            "an optional parameter's default value changed",
+            "parameter-changed-default",
+        ),
+        ChangeKind(
+            "parameter-now-required",
+            True,
+            "an optional parameter became required",
+            "parameter-changed-required",
+        ),
+        ChangeKind(
+            "parameter-added-required",
+            True,
+            "a required parameter was added",
+            "parameter-added-required",
+        ),
+        ChangeKind(
+            "parameter-annotation-changed",
+            True,
+            "a parameter's type annotation changed and does not accept all it did",
+        ),
+        ChangeKind(
+            "return-annotation-changed",
+            True,
+            "a return annotation changed and may return what it did not",
+            "return-changed-type",
+        ),
+        ChangeKind("attribute-annotation-changed", True, "an attribute's type annotation changed"),
+        ChangeKind(
+            "attribute-value-changed",
+            True,
+            "a constant's value changed (UPPER_CASE names and enum members)",
+            "attribute-changed-value",
+        ),
+        ChangeKind("overload-removed", True, "an @overload variant was removed"),
+        ChangeKind("async-changed", True, "a function changed between async def and def"),
+        ChangeKind(
+            "export-removed", True, "a name was dropped from __all__ but the object remains"
+        ),
+        ChangeKind("base-removed", True, "a class lost a base class", "class-removed-base"),
+        ChangeKind(
+            "decorator-kind-changed",
+            True,
+            "a method changed between instance, class and static method, or lost its setter",
+        ),
+        ChangeKind("tier-demoted", True, "an object moved to a weaker stability tier"),
+        ChangeKind("object-added", False, "a public object was added"),
+        ChangeKind("parameter-added-optional", False, "an optional parameter was added"),
+        ChangeKind(
+            "parameter-annotation-widened",
+            False,
+            "a parameter's annotation now accepts more (its union members are a superset)",
+        ),
+        ChangeKind(
+            "return-annotation-narrowed",
+            False,
+            "a return annotation now promises less (its union members are a subset)",
+        ),
+        ChangeKind("overload-added", False, "an @overload variant was added"),
+        ChangeKind("export-added", False, "a name was added to __all__"),
+        ChangeKind("base-added", False, "a class gained a base class"),
+        ChangeKind("deprecated", False, "an object or parameter was newly marked deprecated"),
+        ChangeKind("tier-promoted", False, "an object moved to a stronger stability tier"),
+        ChangeKind(
+            "stable-references-experimental",
+            False,
+            "a Stable signature or attribute references an Experimental type",
+        ),
+    )
+}
+
+BREAKING = frozenset(k for k, v in KINDS.items() if v.breaking)
