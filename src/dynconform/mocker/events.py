@@ -10,7 +10,7 @@ worker identity and the envelope.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
@@ -131,16 +131,8 @@ class ScheduledRequests:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        """The ``scheduled_requests`` object."""
-        return {
-            "num_prefill_requests": self.num_prefill_requests,
-            "sum_prefill_tokens": self.sum_prefill_tokens,
-            "var_prefill_length": self.var_prefill_length,
-            "sum_prefill_kv_tokens": self.sum_prefill_kv_tokens,
-            "num_decode_requests": self.num_decode_requests,
-            "sum_decode_kv_tokens": self.sum_decode_kv_tokens,
-            "var_decode_kv_tokens": self.var_decode_kv_tokens,
-        }
+        """The ``scheduled_requests`` object (fields in wire order)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +163,8 @@ class QueuedRequests:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        """The ``queued_requests`` object."""
-        return {
-            "num_prefill_requests": self.num_prefill_requests,
-            "sum_prefill_tokens": self.sum_prefill_tokens,
-            "var_prefill_length": self.var_prefill_length,
-            "num_decode_requests": self.num_decode_requests,
-            "sum_decode_kv_tokens": self.sum_decode_kv_tokens,
-            "var_decode_kv_tokens": self.var_decode_kv_tokens,
-        }
+        """The ``queued_requests`` object (fields in wire order)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
