@@ -11,6 +11,7 @@ from dynconform import __version__
 from dynconform.cli._common import Parser, UsageError, fail
 from dynconform.cli.api_cmd import add_api
 from dynconform.cli.contracts_cmd import add_contracts, add_validate
+from dynconform.cli.mocker_cmd import add_mocker
 from dynconform.contracts import InputError, UnknownContractError
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     add_validate(sub)
     add_contracts(sub)
+    add_mocker(sub)
     add_api(sub)
     return parser
 

@@ -1,0 +1,186 @@
+"""``dynconform mocker ...``: the reference implementation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dynconform.cli._common import UsageError
+from dynconform.mocker.model_dir import ModelDirError, build_model_dir
+from dynconform.mocker.serve import ServeError, ServeOptions, serve
+from dynconform.mocker.violations import VIOLATIONS
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_mocker(sub: Any) -> None:
+    p = sub.add_parser(
+        "mocker",
+        help="run the reference implementation (frontend + mock workers)",
+        description=(
+            "The reference implementation of every contract: an OpenAI-compatible frontend "
+            "and mock workers that speak ai-dynamo 1.6.1's discovery, event and request planes."
+        ),
+    )
+    msub = p.add_subparsers(dest="mocker_command", metavar="COMMAND", parser_class=type(p))
+    _add_serve(msub)
+    _add_build_model(msub)
+    _add_violations(msub)
+    p.set_defaults(func=lambda args: (p.print_help(), EXIT_USAGE)[1])
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_serve(msub: Any) -> None:
+    p = msub.add_parser(
+        "serve",
+        help="start a frontend and N mock workers on loopback",
+        description=(
+            "Start the reference stack on loopback and keep it up until Ctrl-C or SIGTERM. "
+            "Default topology: file discovery in a temporary directory and ZMQ events (no "
+            "server needed). --discovery etcd / --event-plane nats start real servers unless "
+            "--etcd / --nats name running ones."
+        ),
+        epilog=(
+            "examples:\n"
+            "  dynconform mocker serve --workers 2 --speedup-ratio 0\n"
+            "  dynconform mocker serve --discovery etcd --event-plane nats --port 0 \\\n"
+            "      --ready-file ready.json\n"
+            "  dynconform mocker serve --violate kv.block-hash-chain"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--workers", type=_positive, default=1, help="mock workers (default 1)")
+    p.add_argument("--discovery", choices=("file", "etcd"), default="file")
+    p.add_argument("--event-plane", choices=("zmq", "nats"), default="zmq")
+    p.add_argument("--etcd", metavar="URL", help="use this etcd instead of starting one")
+    p.add_argument("--nats", metavar="URL", help="use this NATS server instead of starting one")
+    p.add_argument("--model-dir", type=Path, help="model directory (default: build a tiny one)")
+    p.add_argument("--model-name", help="served model name (default: the directory's name)")
+    p.add_argument("--block-size", type=int, default=16)
+    p.add_argument("--num-gpu-blocks", type=int, default=16384)
+    p.add_argument("--speedup-ratio", type=float, default=1.0, help="0: no simulated delays")
+    p.add_argument("--port", type=int, default=8000, help="frontend HTTP port (0: a free one)")
+    p.add_argument("--lease-ttl", type=int, default=10, help="discovery lease TTL in seconds")
+    p.add_argument(
+        "--violate",
+        action="append",
+        default=[],
+        metavar="MODE",
+        help="break one contract rule on purpose (repeatable; see 'dynconform mocker violations')",
+    )
+    p.add_argument("--failure-rate", type=float, default=0.0, help="fraction of failed requests")
+    p.add_argument(
+        "--failure-types", default="500", help="comma-separated: 429,500,503,context_length"
+    )
+    p.add_argument("--crash-after-tokens", type=int, metavar="N", help="worker 0 exits after N")
+    p.add_argument("--stall-after-tokens", type=int, metavar="N", help="worker 0 stalls after N")
+    p.add_argument("--startup-time", type=float, default=0.0, help="worker 0 start delay (s)")
+    p.add_argument(
+        "--record-requests", action="store_true", help="workers record request-plane frames"
+    )
+    p.add_argument("--ready-file", type=Path, help="write the stack's URLs as JSON when ready")
+    p.add_argument("--workdir", type=Path, help="keep logs and discovery files here")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    options = ServeOptions(
+        workers=args.workers,
+        discovery=args.discovery,
+        event_plane=args.event_plane,
+        etcd_url=args.etcd,
+        nats_url=args.nats,
+        model_dir=args.model_dir,
+        model_name=args.model_name,
+        block_size=args.block_size,
+        num_gpu_blocks=args.num_gpu_blocks,
+        speedup_ratio=args.speedup_ratio,
+        port=args.port,
+        lease_ttl=args.lease_ttl,
+        violations=tuple(args.violate),
+        failure_rate=args.failure_rate,
+        failure_types=tuple(t.strip() for t in args.failure_types.split(",") if t.strip()),
+        crash_after_tokens=args.crash_after_tokens,
+        stall_after_tokens=args.stall_after_tokens,
+        startup_time=args.startup_time,
+        record_requests=args.record_requests,
+        ready_file=args.ready_file,
+        workdir=args.workdir,
+    )
+    try:
+        return serve(options)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _add_build_model(msub: Any) -> None:
+    p = msub.add_parser(
+        "build-model",
+        help="write a tiny HF-style model directory (offline)",
+        description="Write the tiny model directory the mock workers serve (nothing downloaded).",
+    )
+    p.add_argument("dir", type=Path, help="directory to create")
+    p.add_argument("--vocab-size", type=int, default=320)
+    p.add_argument("--context-length", type=int, default=4096)
+    p.add_argument("--overwrite", action="store_true", help="replace existing model files")
+    p.set_defaults(func=cmd_build_model)
+
+
+def cmd_build_model(args: argparse.Namespace) -> int:
+    try:
+        path = build_model_dir(
+            args.dir,
+            vocab_size=args.vocab_size,
+            context_length=args.context_length,
+            overwrite=args.overwrite,
+        )
+    except ModelDirError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
+def _add_violations(msub: Any) -> None:
+    p = msub.add_parser(
+        "violations",
+        help="list the violation modes and the rule each one breaks",
+        description="List the --violate modes: the rule ID and contract that reject each.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_violations)
+
+
+def cmd_violations(args: argparse.Namespace) -> int:
+    modes = sorted(VIOLATIONS.values(), key=lambda m: m.name)
+    if args.json:
+        rows = [
+            {
+                "name": m.name,
+                "rule": m.rule,
+                "contract": m.contract,
+                "component": m.component,
+                "surface": m.surface,
+                "needs": list(m.needs),
+                "summary": m.summary,
+            }
+            for m in modes
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_OK
+    width = max(len(m.name) for m in modes)
+    rule_width = max(len(m.rule) for m in modes)
+    for m in modes:
+        needs = f" [needs {', '.join(m.needs)}]" if m.needs else ""
+        sys.stdout.write(
+            f"{m.name:<{width}}  {m.rule:<{rule_width}}  {m.contract}: {m.summary}{needs}\n"
+        )
+    return EXIT_OK

@@ -1,0 +1,540 @@
+"""The reference frontend: an OpenAI-compatible HTTP server in front of the mock workers.
+
+``python -m dynconform.mocker.frontend`` serves ``GET /v1/models``, ``POST
+/v1/chat/completions`` and ``POST /v1/completions`` (streaming or not), ``/health``, ``/live``
+and ``/metrics``. It finds workers in discovery (file directory or etcd), tokenizes with the
+model directory named in their card, and routes each request round-robin over Dynamo's TCP
+request plane. Errors use Dynamo's flat envelope ``{"message", "type", "code"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+
+from dynconform.contracts import Validator
+from dynconform.mocker.frontend_metrics import FrontendMetrics
+from dynconform.mocker.model_watch import EtcdSource, FileSource, ModelWatcher, ServedModel, Source
+from dynconform.mocker.openai import (
+    DESERIALIZE,
+    ApiError,
+    Completion,
+    Kind,
+    finish_reason,
+    preprocess,
+    validate_request,
+)
+from dynconform.mocker.records import new_instance_id
+from dynconform.mocker.request_plane import RequestPlaneClient, RequestPlaneError
+from dynconform.mocker.violations import UnknownViolationError, check_modes
+
+__all__ = ["FAULT_HEADER", "FAULT_TYPES", "Frontend", "FrontendConfig", "main"]
+
+#: A request header that makes the frontend answer with the named fault (see FAULT_TYPES).
+FAULT_HEADER = "x-dynconform-fault"
+#: Faults the frontend can inject: HTTP status and message of each.
+FAULT_TYPES: dict[str, tuple[int, str]] = {
+    "429": (429, "Too many requests: the reference is rate limiting (injected fault)"),
+    "500": (500, "Internal server error (injected fault)"),
+    "503": (503, "Service unavailable (injected fault)"),
+    "context_length": (
+        400,
+        "Validation: the prompt exceeds the model's context length (injected fault)",
+    ),
+}
+_JSON = {"separators": (",", ":")}
+
+
+def error_response(
+    code: int, message: str, *, violations: frozenset[str] = frozenset()
+) -> web.Response:
+    """Dynamo's flat error envelope."""
+    phrase = HTTPStatus(code).phrase
+    if code == 404 and "http.error-type-matches-code" in violations and message.startswith("Model"):
+        phrase = "Model Not Found"
+    return web.json_response({"message": message, "type": phrase, "code": code}, status=code)
+
+
+@dataclass
+class FrontendConfig:
+    """Settings of the reference frontend."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    discovery: Literal["file", "etcd"] = "file"
+    file_kv: Path = Path("/tmp/dynamo_store_kv")
+    etcd_url: str = "http://127.0.0.1:2379"
+    ttl: float = 10.0
+    poll_interval: float = 0.5
+    violations: frozenset[str] = frozenset()
+    failure_rate: float = 0.0
+    failure_types: tuple[str, ...] = ("500",)
+    seed: int | None = None
+    ready_file: Path | None = None
+    wait_for_instances: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Frontend:
+    """``async with Frontend(config) as frontend:`` serves until the block ends."""
+
+    def __init__(self, config: FrontendConfig) -> None:
+        self.config = config
+        self.violations = config.violations
+        self.frontend_id = new_instance_id()
+        self.validator = Validator()
+        self.metrics = FrontendMetrics(frontend_id=self.frontend_id, violations=self.violations)
+        source: Source
+        if config.discovery == "etcd":
+            source = EtcdSource(config.etcd_url)
+        else:
+            source = FileSource(config.file_kv, ttl=config.ttl)
+        self.watcher = ModelWatcher(source, interval=config.poll_interval)
+        self.client = RequestPlaneClient(violations=self.violations, host=config.host)
+        self._runner: web.AppRunner | None = None
+        self._random = random.Random(config.seed)
+        self._seen_models: set[str] = set()
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    async def __aenter__(self) -> Frontend:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/live", self._live)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def start(self) -> None:
+        await self.client.start()
+        await self.watcher.start()
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        if self.config.wait_for_instances:
+            await self.wait_for_instances(self.config.wait_for_instances)
+        if self.config.ready_file is not None:
+            info = {
+                "pid": os.getpid(),
+                "url": self.url,
+                "response_address": self.client.responses.address,
+                "models": sorted(self.watcher.models),
+            }
+            tmp = self.config.ready_file.with_name(self.config.ready_file.name + ".tmp")
+            tmp.write_text(json.dumps(info, indent=2))
+            tmp.replace(self.config.ready_file)
+
+    async def wait_for_instances(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until discovery shows ``count`` instances serving models."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            served = sum(len(m.instances) for m in self.watcher.models.values())
+            if served >= count:
+                return
+            await asyncio.sleep(0.05)
+            with contextlib.suppress(Exception):
+                await self.watcher.refresh()
+
+    async def stop(self) -> None:
+        await self.client.close()  # ends in-flight streams, so their handlers return
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.watcher.close()
+
+    # -- middleware and small routes -----------------------------------------------------------
+
+    @web.middleware
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            return web.Response(
+                status=405, headers={"allow": ",".join(sorted(exc.allowed_methods))}
+            )
+        except web.HTTPNotFound:
+            message = f"Route not found: {request.method} {request.path}"
+            return error_response(404, message, violations=self.violations)
+
+    def _track_models(self) -> None:
+        for name, model in self.watcher.models.items():
+            if name not in self._seen_models:
+                self._seen_models.add(name)
+                self.metrics.model_seen(name, model.card)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        created = int(time.time())
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "nvidia",
+                "context_window": int(model.card.get("context_length") or 0),
+            }
+            for name, model in sorted(self.watcher.models.items())
+        ]
+        obj = "models" if "http.models.wrong-object" in self.violations else "list"
+        return web.json_response({"object": obj, "data": data})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        instances = [i.health_view() for i in self.watcher.instances]
+        endpoints = sorted(
+            {f"dyn://{i['namespace']}.{i['component']}.{i['endpoint']}" for i in instances}
+        )
+        if "health.frontend-endpoints-match-instances" in self.violations and endpoints:
+            endpoints = endpoints[1:]
+        body = {"status": "healthy", "endpoints": endpoints, "instances": instances}
+        return web.json_response(body)
+
+    async def _live(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "live", "message": "Service is live"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._track_models()
+        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    # -- completions ---------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, "chat")
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, "completion")
+
+    def _fault(self, request: web.Request) -> None:
+        forced = request.headers.get(FAULT_HEADER)
+        rate = self.config.failure_rate
+        if forced is None and rate > 0 and self._random.random() < rate:
+            forced = self._random.choice(self.config.failure_types)
+        if forced is not None:
+            code, message = FAULT_TYPES.get(forced, FAULT_TYPES["500"])
+            raise ApiError(code, message, "injected")
+
+    async def _parse(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ApiError(
+                400, f"{DESERIALIZE}{exc.msg} at line {exc.lineno} column {exc.colno}", "validation"
+            ) from None
+        except UnicodeDecodeError:
+            raise ApiError(400, f"{DESERIALIZE}the body is not UTF-8", "validation") from None
+
+    async def _complete(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        endpoint = "chat_completions" if kind == "chat" else "completions"
+        self._track_models()
+        body: Any = None
+        model_label = "unknown_model"
+        request_type = "unary"
+        try:
+            body = await self._parse(request)
+            if isinstance(body, dict) and isinstance(body.get("stream"), bool) and body["stream"]:
+                request_type = "stream"
+            validate_request(self.validator, kind, body)
+            served = self.watcher.models.get(body["model"])
+            if served is None:
+                raise ApiError(404, "Model not found", "not_found")
+            model_label = served.name
+            self._fault(request)
+            token_ids, preprocessed = preprocess(kind, body, model=served, card_sum=served.mdc_sum)
+        except ApiError as exc:
+            labels = (endpoint, exc.error_type, model_label, request_type, "error")
+            self.metrics.requests.labels(*labels).inc()
+            return error_response(exc.code, exc.message, violations=self.violations)
+        self.metrics.started.labels(endpoint, served.name, request_type).inc()
+        completion = Completion(kind, served.name, len(token_ids), self.violations)
+        started = time.monotonic()
+        self.metrics.inflight.labels(served.name).inc()
+        self.metrics.active.labels(served.name).inc()
+        self.metrics.isl.labels(served.name).observe(len(token_ids))
+        status, error_type = "success", ""
+        try:
+            outputs = await self._route(served, completion, preprocessed)
+            if request_type == "stream":
+                options = body.get("stream_options") or {}
+                include_usage = bool(options.get("include_usage"))
+                return await self._stream(request, served, completion, outputs, include_usage)
+            return await self._unary(served, completion, outputs)
+        except ApiError as exc:
+            status, error_type = "error", exc.error_type
+            return error_response(exc.code, exc.message, violations=self.violations)
+        except (ConnectionError, asyncio.CancelledError):
+            status, error_type = "error", "cancelled"
+            self.metrics.cancellations.labels(served.name).inc()
+            raise
+        finally:
+            self.metrics.inflight.labels(served.name).dec()
+            self.metrics.active.labels(served.name).dec()
+            self.metrics.duration.labels(served.name).observe(time.monotonic() - started)
+            self.metrics.requests.labels(
+                endpoint, error_type, served.name, request_type, status
+            ).inc()
+
+    async def _route(
+        self, served: ServedModel, completion: Completion, preprocessed: dict[str, Any]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The worker's outputs, from the first instance that accepts the request."""
+        last = "no instance serves the model"
+        for instance in self.watcher.candidates(served):
+            outputs = self.client.generate(
+                instance.address, instance.path, completion.request_id, preprocessed
+            )
+            try:
+                first = await outputs.__anext__()
+            except StopAsyncIteration:
+                return _chain(None, outputs)
+            except RequestPlaneError as exc:
+                last = str(exc)
+                self.watcher.set_aside(instance)
+                await outputs.aclose()
+                continue
+            return _chain(first, outputs)
+        raise ApiError(503, f"Service unavailable: {last}", "no_instances")
+
+    def _consume(
+        self, served: ServedModel, completion: Completion, item: dict[str, Any], ids: list[int]
+    ) -> str | None:
+        """Apply one worker output; returns the new text (``None``: nothing new)."""
+        if item.get("event") == "error":
+            comment = item.get("comment") or ["the worker failed"]
+            raise ApiError(500, "; ".join(str(c) for c in comment), "internal")
+        data = item.get("data") or {}
+        new_ids = [int(t) for t in data.get("token_ids") or ()]
+        ids.extend(new_ids)
+        completion.completion_tokens = len(ids)
+        if new_ids:
+            self.metrics.output_tokens.labels(served.name).inc(len(new_ids))
+        usage = data.get("completion_usage")
+        if isinstance(usage, dict):
+            details = usage.get("prompt_tokens_details") or {}
+            completion.cached_tokens = int(details.get("cached_tokens") or 0)
+        if data.get("finish_reason") is not None:
+            completion.finish = finish_reason(data["finish_reason"])
+        if not new_ids:
+            return None
+        text = served.model_dir.tokenizer.decode(ids)
+        if text.endswith("\ufffd") and completion.finish is None:
+            return None  # wait for the rest of a multi-byte character
+        emitted = completion.text
+        completion.text = text
+        return text[len(emitted) :] if text.startswith(emitted) else ""
+
+    async def _unary(
+        self,
+        served: ServedModel,
+        completion: Completion,
+        outputs: AsyncGenerator[dict[str, Any], None],
+    ) -> web.Response:
+        ids: list[int] = []
+        first_at: float | None = None
+        started = time.monotonic()
+        async with contextlib.aclosing(outputs):
+            async for item in _failing_as_api_errors(outputs):
+                self._consume(served, completion, item, ids)
+                if ids and first_at is None:
+                    first_at = time.monotonic()
+                    self.metrics.ttft.labels(served.name).observe(first_at - started)
+        self.metrics.osl.labels(served.name).observe(len(ids))
+        return web.json_response(completion.response(), dumps=_dumps)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        served: ServedModel,
+        completion: Completion,
+        outputs: AsyncGenerator[dict[str, Any], None],
+        include_usage: bool,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        await response.prepare(request)
+        violations = self.violations
+
+        async def send(chunk: dict[str, Any]) -> None:
+            await response.write(b"data: " + _dumps(chunk).encode() + b"\n\n")
+
+        if "http.sse.data-lines-only" in violations:
+            await response.write(b": dynconform reference\n\n")
+        ids: list[int] = []
+        started = last = time.monotonic()
+        first = True
+        if completion.kind == "chat":
+            await send(completion.chunk(None, None, role=True))
+        try:
+            async with contextlib.aclosing(outputs):
+                async for item in _failing_as_api_errors(outputs):
+                    delta = self._consume(served, completion, item, ids)
+                    now = time.monotonic()
+                    if delta is not None:
+                        if first:
+                            self.metrics.ttft.labels(served.name).observe(now - started)
+                            first = False
+                        else:
+                            self.metrics.itl.labels(served.name).observe(now - last)
+                        last = now
+                    if completion.finish is not None:
+                        chunk = completion.chunk(delta, completion.finish)
+                        if "http.sse.chunks-valid" in violations:
+                            chunk["created"] = str(chunk["created"])
+                        if "http.sse.consistent-chunks" in violations:
+                            chunk["id"] += "-last"
+                        await send(chunk)
+                    elif delta:
+                        await send(completion.chunk(delta, None))
+        except ApiError as exc:
+            completion.finish = completion.finish or "stop"
+            await send(completion.chunk(f"[error: {exc.message}]", completion.finish))
+        self.metrics.osl.labels(served.name).observe(len(ids))
+        if include_usage:
+            await send(completion.usage_chunk())
+        if "http.sse.done-terminator" not in violations:
+            await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+async def _failing_as_api_errors(
+    outputs: AsyncGenerator[dict[str, Any], None],
+) -> AsyncGenerator[dict[str, Any], None]:
+    try:
+        async for item in outputs:
+            yield item
+    except RequestPlaneError as exc:
+        raise ApiError(500, f"the worker failed: {exc}", "internal") from None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def _chain(
+    first: dict[str, Any] | None, rest: AsyncGenerator[dict[str, Any], None]
+) -> AsyncGenerator[dict[str, Any], None]:
+    try:
+        if first is not None:
+            yield first
+        async for item in rest:
+            yield item
+    finally:
+        await rest.aclose()
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m dynconform.mocker.frontend",
+        description="The OpenAI-compatible frontend of dynconform's reference implementation.",
+    )
+    p.add_argument("--http-host", default="127.0.0.1")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--discovery-backend", choices=("file", "etcd"), default="file")
+    p.add_argument(
+        "--file-kv", type=Path, default=Path(os.environ.get("DYN_FILE_KV", "/tmp/dynamo_store_kv"))
+    )
+    p.add_argument("--etcd-url", default=os.environ.get("ETCD_ENDPOINTS", "http://127.0.0.1:2379"))
+    p.add_argument("--ttl", type=float, default=10.0, help="ignore file records older than this")
+    p.add_argument("--violate", action="append", default=[], metavar="MODE")
+    p.add_argument("--failure-rate", type=float, default=0.0, help="fraction of failed requests")
+    p.add_argument(
+        "--failure-types",
+        default="500",
+        help=f"comma-separated faults to inject: {', '.join(FAULT_TYPES)}",
+    )
+    p.add_argument("--seed", type=int, help="seed of the fault injection")
+    p.add_argument("--ready-file", type=Path)
+    p.add_argument("--wait-for-instances", type=int, default=0, help="before writing ready file")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> FrontendConfig:
+    """A :class:`FrontendConfig` from parsed arguments; raises ``ValueError`` if invalid."""
+    types = tuple(t.strip() for t in args.failure_types.split(",") if t.strip())
+    unknown = [t for t in types if t not in FAULT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown failure type {unknown[0]!r} (known: {', '.join(FAULT_TYPES)})")
+    if not 0.0 <= args.failure_rate <= 1.0:
+        raise ValueError(f"--failure-rate must be between 0 and 1, got {args.failure_rate}")
+    return FrontendConfig(
+        host=args.http_host,
+        port=args.http_port,
+        discovery=args.discovery_backend,
+        file_kv=args.file_kv,
+        etcd_url=args.etcd_url,
+        ttl=args.ttl,
+        violations=check_modes(args.violate),
+        failure_rate=args.failure_rate,
+        failure_types=types or ("500",),
+        seed=args.seed,
+        ready_file=args.ready_file,
+        wait_for_instances=args.wait_for_instances,
+    )
+
+
+async def _serve(config: FrontendConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Frontend(config):
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the frontend until SIGTERM/SIGINT; exit 2 with one line on bad input."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        asyncio.run(_serve(config))
+    except (ValueError, UnknownViolationError) as exc:
+        sys.stderr.write(f"dynconform mocker frontend: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"dynconform mocker frontend: error: {exc.strerror or exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""``dynconform mocker serve``: a frontend and N mock workers on loopback, as processes.
+
+The default topology needs no server: file discovery in a temporary directory and ZMQ events.
+``discovery="etcd"`` and ``event_plane="nats"`` start real etcd / NATS servers (from the pip
+wheels) unless URLs of running ones are given. Every child runs in its own process group and
+is stopped, group and all, when the stack stops::
+
+    with MockerStack(ServeOptions(workers=2, speedup_ratio=0)) as stack:
+        print(stack.info["frontend"]["url"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal
+
+from dynconform.mocker.model_dir import ModelDirError, build_model_dir, load_model_dir
+from dynconform.mocker.violations import VIOLATIONS, UnknownViolationError, check_modes
+from dynconform.services import LOOPBACK, ServiceError, Services, check_reachable
+
+__all__ = ["MockerStack", "ServeError", "ServeOptions", "serve"]
+
+_FAULTS = ("429", "500", "503", "context_length")
+
+
+class ServeError(RuntimeError):
+    """The stack cannot start; the message is one line (exit code 2)."""
+
+
+@dataclass
+class ServeOptions:
+    """What ``dynconform mocker serve`` starts."""
+
+    workers: int = 1
+    discovery: Literal["file", "etcd"] = "file"
+    event_plane: Literal["zmq", "nats"] = "zmq"
+    etcd_url: str | None = None
+    nats_url: str | None = None
+    model_dir: Path | None = None
+    model_name: str | None = None
+    block_size: int = 16
+    num_gpu_blocks: int = 16384
+    speedup_ratio: float = 1.0
+    port: int = 8000
+    lease_ttl: int = 10
+    violations: tuple[str, ...] = ()
+    failure_rate: float = 0.0
+    failure_types: tuple[str, ...] = ("500",)
+    crash_after_tokens: int | None = None
+    stall_after_tokens: int | None = None
+    startup_time: float = 0.0
+    record_requests: bool = False
+    ready_file: Path | None = None
+    workdir: Path | None = None
+    timeout: float = 60.0
+    extra_worker_args: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _check_port(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            raise ServeError(f"port {port} on {LOOPBACK} is in use") from None
+
+
+def check_options(options: ServeOptions) -> frozenset[str]:
+    """Validate ``options``; returns the violation modes. Raises :class:`ServeError`."""
+    if options.workers < 1:
+        raise ServeError(f"--workers must be at least 1, got {options.workers}")
+    if options.block_size < 2:
+        raise ServeError(f"--block-size must be at least 2, got {options.block_size}")
+    if options.num_gpu_blocks < 1:
+        raise ServeError(f"--num-gpu-blocks must be positive, got {options.num_gpu_blocks}")
+    if options.speedup_ratio < 0:
+        raise ServeError(f"--speedup-ratio must not be negative, got {options.speedup_ratio}")
+    if not 0.0 <= options.failure_rate <= 1.0:
+        raise ServeError(f"--failure-rate must be between 0 and 1, got {options.failure_rate}")
+    for fault in options.failure_types:
+        if fault not in _FAULTS:
+            raise ServeError(f"unknown failure type {fault!r} (known: {', '.join(_FAULTS)})")
+    if not 0 <= options.port < 65536:
+        raise ServeError(f"--port must be between 0 and 65535, got {options.port}")
+    try:
+        modes = check_modes(options.violations)
+    except UnknownViolationError as exc:
+        raise ServeError(str(exc)) from None
+    topology = {"etcd": options.discovery == "etcd", "nats": options.event_plane == "nats"}
+    for name in sorted(modes):
+        for need in VIOLATIONS[name].needs:
+            if not topology[need]:
+                flag = "--discovery etcd" if need == "etcd" else "--event-plane nats"
+                raise ServeError(f"violation mode {name!r} needs {flag}")
+    if options.port:
+        _check_port(options.port)
+    if options.model_dir is not None:
+        try:
+            load_model_dir(options.model_dir)
+        except ModelDirError as exc:
+            raise ServeError(str(exc)) from None
+    return modes
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    ready: Path
+
+    def last_log_line(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+
+class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
+    """A running reference stack; :attr:`info` describes it (the ready file's content)."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.modes = frozenset[str]()
+        self.children: list[_Child] = []
+        self.services: Services | None = None
+        self.info: dict[str, Any] = {}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.workdir = Path()
+
+    def __enter__(self) -> MockerStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        options = self.options
+        self.modes = check_options(options)
+        if options.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="dynconform-mocker-")
+            self.workdir = Path(self._tmp.name)
+        else:
+            self.workdir = Path(options.workdir)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        model_dir = options.model_dir
+        if model_dir is None:
+            model_dir = build_model_dir(self.workdir / "models" / "tiny")
+        etcd_url, nats_url = self._start_services()
+        file_kv = self.workdir / "discovery"
+        worker_modes = sorted(m for m in self.modes if VIOLATIONS[m].component == "worker")
+        frontend_modes = sorted(m for m in self.modes if VIOLATIONS[m].component == "frontend")
+        common = ["--discovery-backend", options.discovery]
+        common += ["--file-kv", str(file_kv)] if options.discovery == "file" else []
+        common += ["--etcd-url", etcd_url] if options.discovery == "etcd" else []
+        for i in range(options.workers):
+            argv = [
+                "--model-path", str(model_dir),
+                "--event-plane", options.event_plane,
+                "--block-size", str(options.block_size),
+                "--num-gpu-blocks-override", str(options.num_gpu_blocks),
+                "--speedup-ratio", str(options.speedup_ratio),
+                "--lease-ttl", str(options.lease_ttl),
+                *common,
+            ]  # fmt: skip
+            if options.model_name:
+                argv += ["--model-name", options.model_name]
+            if options.event_plane == "nats":
+                argv += ["--nats-url", nats_url]
+            for mode in worker_modes:
+                argv += ["--violate", mode]
+            if options.record_requests:
+                argv += ["--record-requests", str(self.workdir / f"worker-{i}.requests.jsonl")]
+            if i == 0:
+                argv += self._fault_args()
+            argv += list(options.extra_worker_args)
+            self._spawn(f"worker-{i}", "dynconform.mocker.worker", argv)
+        workers = [self._wait_ready(child) for child in self.children]
+        frontend_argv = [
+            "--http-host", LOOPBACK,
+            "--http-port", str(options.port),
+            "--ttl", str(options.lease_ttl),
+            "--wait-for-instances", str(options.workers),
+            "--failure-rate", str(options.failure_rate),
+            "--failure-types", ",".join(options.failure_types),
+            *common,
+        ]  # fmt: skip
+        for mode in frontend_modes:
+            frontend_argv += ["--violate", mode]
+        frontend = self._wait_ready(
+            self._spawn("frontend", "dynconform.mocker.frontend", frontend_argv)
+        )
+        self.info = self._describe(frontend, workers, file_kv, etcd_url, nats_url)
+        if options.ready_file is not None:
+            tmp = options.ready_file.with_name(options.ready_file.name + ".tmp")
+            tmp.write_text(json.dumps(self.info, indent=2))
+            tmp.replace(options.ready_file)
+
+    def _fault_args(self) -> list[str]:
+        options, argv = self.options, []
+        if options.crash_after_tokens is not None:
+            argv += ["--crash-after-tokens", str(options.crash_after_tokens)]
+        if options.stall_after_tokens is not None:
+            argv += ["--stall-after-tokens", str(options.stall_after_tokens)]
+        if options.startup_time:
+            argv += ["--startup-time", str(options.startup_time)]
+        return argv
+
+    def _start_services(self) -> tuple[str, str]:
+        options = self.options
+        etcd_url, nats_url = options.etcd_url or "", options.nats_url or ""
+        try:
+            if options.discovery == "etcd" and etcd_url:
+                check_reachable("etcd", etcd_url)
+            if options.event_plane == "nats" and nats_url:
+                check_reachable("nats", nats_url)
+            need_etcd = options.discovery == "etcd" and not etcd_url
+            need_nats = options.event_plane == "nats" and not nats_url
+            if need_etcd or need_nats:
+                self.services = Services(
+                    etcd=need_etcd, nats=need_nats, workdir=self.workdir / "services"
+                ).__enter__()
+                etcd_url = self.services.url("etcd") if need_etcd else etcd_url
+                nats_url = self.services.url("nats") if need_nats else nats_url
+        except ServiceError as exc:
+            raise ServeError(str(exc)) from None
+        return etcd_url, nats_url
+
+    def _spawn(self, name: str, module: str, argv: list[str]) -> _Child:
+        ready = self.workdir / f"{name}.ready.json"
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, *argv, "--ready-file", str(ready)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        child = _Child(name, process, log, ready)
+        self.children.append(child)
+        return child
+
+    def _wait_ready(self, child: _Child) -> dict[str, Any]:
+        deadline = time.monotonic() + self.options.timeout
+        while time.monotonic() < deadline:
+            if child.ready.is_file():
+                data: dict[str, Any] = json.loads(child.ready.read_text())
+                return data
+            if child.process.poll() is not None:
+                raise ServeError(
+                    f"{child.name} exited at start (code {child.process.returncode}): "
+                    f"{child.last_log_line()}"
+                )
+            time.sleep(0.05)
+        raise ServeError(f"{child.name} did not become ready within {self.options.timeout:g} s")
+
+    def _describe(
+        self,
+        frontend: dict[str, Any],
+        workers: list[dict[str, Any]],
+        file_kv: Path,
+        etcd_url: str,
+        nats_url: str,
+    ) -> dict[str, Any]:
+        options = self.options
+        discovery: dict[str, Any] = {"backend": options.discovery}
+        if options.discovery == "file":
+            discovery["path"] = str(file_kv)
+        else:
+            discovery["url"] = etcd_url
+        event_plane: dict[str, Any] = {"transport": options.event_plane}
+        if options.event_plane == "nats":
+            event_plane["url"] = nats_url
+        return {
+            "frontend": {"url": frontend["url"], "pid": frontend["pid"]},
+            "workers": [
+                {
+                    "instance_id": w["instance_id"],
+                    "pid": w["pid"],
+                    "system_url": w["system_url"],
+                    "request_address": w["request_address"],
+                    "events": w["events"],
+                    "keys": w["keys"],
+                    "log": str(self.workdir / f"worker-{i}.log"),
+                    **(
+                        {"requests": str(self.workdir / f"worker-{i}.requests.jsonl")}
+                        if options.record_requests
+                        else {}
+                    ),
+                }
+                for i, w in enumerate(workers)
+            ],
+            "model": workers[0]["model"],
+            "discovery": discovery,
+            "event_plane": event_plane,
+            "violations": sorted(self.modes),
+            "workdir": str(self.workdir),
+        }
+
+    def reap(self) -> list[str]:
+        """Collect children that exited (a crashed or killed worker); returns their names."""
+        return [child.name for child in self.children if child.process.poll() is not None]
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every child (frontend first) and the servers started for the stack."""
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def describe(info: dict[str, Any]) -> list[str]:
+    """Human-readable lines with the stack's URLs."""
+    lines = [f"frontend      {info['frontend']['url']}  (model {info['model']})"]
+    for i, worker in enumerate(info["workers"]):
+        lines.append(
+            f"worker {i}      {worker['system_url']}  (request plane tcp://"
+            f"{worker['request_address']}, instance {worker['instance_id']:x})"
+        )
+        for topic, where in sorted(worker["events"].items()):
+            lines.append(f"  events      {topic}: {where}")
+    discovery = info["discovery"]
+    lines.append(
+        f"discovery     {discovery['backend']}: {discovery.get('path') or discovery.get('url')}"
+    )
+    plane = info["event_plane"]
+    lines.append(
+        f"event plane   {plane['transport']}" + (f": {plane['url']}" if "url" in plane else "")
+    )
+    if info["violations"]:
+        lines.append(f"violations    {', '.join(info['violations'])}")
+    return lines
+
+
+def serve(
+    options: ServeOptions,
+    *,
+    out: IO[str] | None = None,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Run the stack until SIGINT/SIGTERM (or ``stop`` is set); returns the exit code.
+
+    Raises :class:`ServeError` (nothing left running) when the stack cannot start.
+    """
+    out = out or sys.stdout
+    stop = stop or threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        with MockerStack(options) as stack:
+            for line in describe(stack.info):
+                out.write(line + "\n")
+            out.write("ready; Ctrl-C stops the stack\n")
+            out.flush()
+            if on_ready is not None:
+                on_ready(stack.info)
+            while not stop.wait(0.2):
+                stack.reap()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
