@@ -12,6 +12,7 @@ from dynconform.cli._common import Parser, UsageError, fail
 from dynconform.cli.api_cmd import add_api
 from dynconform.cli.contracts_cmd import add_contracts, add_validate
 from dynconform.cli.mocker_cmd import add_mocker
+from dynconform.cli.tap_cmd import add_tap
 from dynconform.contracts import InputError, UnknownContractError
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validate(sub)
     add_contracts(sub)
     add_mocker(sub)
+    add_tap(sub)
     add_api(sub)
     return parser
 

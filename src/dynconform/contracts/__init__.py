@@ -39,6 +39,7 @@ from dynconform.contracts._rules import (
 )
 from dynconform.contracts._validate import Validator, json_pointer, resolve_pointer
 from dynconform.contracts.export import export_contracts
+from dynconform.contracts.fast import FastValidator, ReplaySummary, replay
 from dynconform.contracts.rules import default_rules
 
 __all__ = [
@@ -50,9 +51,11 @@ __all__ = [
     "CorrelationRule",
     "Correlator",
     "Dispatch",
+    "FastValidator",
     "InputError",
     "Issue",
     "RecordRule",
+    "ReplaySummary",
     "Rule",
     "RuleRegistry",
     "StreamChecker",
@@ -68,6 +71,7 @@ __all__ = [
     "json_view",
     "read_instances",
     "record_rule",
+    "replay",
     "resolve_pointer",
     "stream_rule",
     "watched",

@@ -25,7 +25,8 @@ def block_hash(parent: int | None, tokens_hash_: int) -> int:
     """Hash of a block given its parent's block hash (``None`` for the first block)."""
     if parent is None:
         return tokens_hash_
-    return xxhash.xxh3_64_intdigest(struct.pack("<QQ", parent, tokens_hash_), seed=SEED)
+    # int(): JSON Schema's "integer" admits integral floats such as 1.0
+    return xxhash.xxh3_64_intdigest(struct.pack("<QQ", int(parent), int(tokens_hash_)), seed=SEED)
 
 
 def chain_hashes(

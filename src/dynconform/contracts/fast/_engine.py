@@ -1,0 +1,459 @@
+"""The fast validator: compiled types first, the reference validator for what they reject."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from dynconform.contracts._catalog import Contract
+from dynconform.contracts._io import RawFrame, raw_frame_view
+from dynconform.contracts._model import ValidationReport, Violation
+from dynconform.contracts._validate import (
+    _MISSING,
+    Validator,
+    _most_specific,
+    json_pointer,
+    resolve_pointer,
+)
+from dynconform.contracts.decoders import DECODERS, DecodeError
+from dynconform.contracts.fast._compile import Compiled, Compiler, Empty, Mode
+from dynconform.contracts.fast._rules import (
+    EnvelopeRunner,
+    ForwardPassRunner,
+    Found,
+    MessageRunner,
+    NoRules,
+    ReferenceRunner,
+    Runner,
+    RunState,
+    attr_view,
+    fast_runner,
+)
+from dynconform.contracts.fast._shape import Sub, Unsupported
+
+#: The contract of one event-plane message, and what a raw capture frame is validated as.
+MESSAGE = "events.message"
+SUBJECT_MEMO_SIZE = 4096
+#: A violation found without the frame index: contract, rule, pointer, message.
+Fixed = tuple[str, str, str, str]
+#: The memo entry of a subject that the ``events.message`` schema rejects.
+_REJECTED: dict[str, list[Fixed]] = {}
+#: The keys of the ``events.message`` view of a raw frame.
+_FRAME_KEYS = frozenset({"subject", "decoded"})
+
+
+class FastValidator:
+    """Validates with msgspec types compiled from the contracts' JSON Schemas.
+
+    Verdicts and violations are those of :class:`~dynconform.contracts.Validator`: an
+    instance that a compiled type rejects, or a contract that does not compile, goes to the
+    reference validator, which then also gives the messages, rule IDs and JSON pointers. The
+    semantic rules always run: the events rules through differentially tested equivalents
+    that read the decoded values, every other rule as registered.
+
+    Inputs are wire data: raw event-plane frames (:meth:`validate_frames`, :meth:`frames`)
+    and JSON text (:meth:`validate_json`).
+    """
+
+    def __init__(self, validator: Validator | None = None) -> None:
+        self.reference = validator if validator is not None else Validator()
+        self.catalog = self.reference.catalog
+        self.rules = self.reference.rules
+        self._compiled: dict[tuple[str, Mode], Compiled | None] = {}
+        #: contract and mode -> why it does not compile
+        self.unsupported: dict[tuple[str, Mode], str] = {}
+        self._plan: _FramePlan | bool | None = False
+
+    def compiled(self, contract: str, mode: Mode) -> Compiled | None:
+        """The compiled type of ``contract``, or ``None`` when it stays on the reference."""
+        key = (contract, mode)
+        if key not in self._compiled:
+            target = self.catalog.get(contract)
+            resolver = self.catalog.registry.resolver(base_uri=target.schema_id)
+            result: Compiled | None
+            try:
+                result = Compiler(mode, contract).compile(Sub(dict(target.schema), resolver))
+                msgspec.msgpack.Decoder(result.type)  # msgspec rejects some unions here
+            except (Unsupported, Empty, TypeError, ValueError) as exc:
+                self.unsupported[key] = str(exc) or type(exc).__name__
+                result = None
+            self._compiled[key] = result
+        return self._compiled[key]
+
+    # -- raw event-plane frames ---------------------------------------------------------
+
+    def frames(self, keep: int | None = None) -> FrameRun:
+        """A run over a stream of raw frames; ``keep`` caps the violations kept in the report."""
+        if self._plan is False:
+            self._plan = _FramePlan.build(self)
+        plan = self._plan if isinstance(self._plan, _FramePlan) else None
+        return FrameRun(self, plan, keep)
+
+    def validate_frames(self, frames: Iterable[RawFrame]) -> ValidationReport:
+        """The report of ``Validator().validate_stream("events.message", views)`` where
+        ``views`` are the frames' JSON views (``raw_frame_view``)."""
+        run = self.frames()
+        run.feed_all((frame.subject, frame.data) for frame in frames)
+        return run.finish()
+
+    # -- JSON text ----------------------------------------------------------------------
+
+    def validate_json(self, contract: str, text: str | bytes) -> ValidationReport:
+        """Same as ``Validator().validate(contract, json.loads(text))``."""
+        flow = _Flow(self, contract)
+        flow.check(self.catalog.get(contract), json.loads(text), None, "")
+        flow.report.instances = 1
+        return flow.finish()
+
+    def validate_json_stream(self, contract: str, texts: Iterable[str | bytes]) -> ValidationReport:
+        """Same as ``Validator().validate_stream(contract, [json.loads(t) for t in texts])``."""
+        flow = _Flow(self, contract)
+        target = self.catalog.get(contract)
+        count = 0
+        for index, text in enumerate(texts):
+            flow.check(target, json.loads(text), index, "")
+            count += 1
+        flow.report.instances = count
+        return flow.finish()
+
+
+class _Flow:
+    """One run, step for step as ``Validator`` runs it: schema, rules, dispatch."""
+
+    def __init__(self, fast: FastValidator, contract: str, keep: int | None = None) -> None:
+        self.fast = fast
+        self.report = ValidationReport(contract=contract)
+        self.state = RunState()
+        self.runners: dict[str, Runner] = {}
+        self.keep = keep
+        self.by_rule: Counter[str] = Counter()
+
+    def runner(self, contract: str) -> Runner:
+        found = self.runners.get(contract)
+        if found is None:
+            rules = self.fast.rules.for_contract(contract)
+            found = fast_runner(contract, rules, self.state)
+            if found is None:
+                found = ReferenceRunner(contract, rules, self.state)
+            self.runners[contract] = found
+        return found
+
+    def add(self, contract: str, rule: str, pointer: str, message: str, index: int | None) -> None:
+        self.by_rule[rule] += 1
+        if self.keep is None or len(self.report.violations) < self.keep:
+            self.report.violations.append(Violation(contract, rule, pointer, message, index))
+
+    def schema_ok(self, contract: Contract, instance: Any, index: int | None, prefix: str) -> bool:
+        compiled = self.fast.compiled(contract.name, "python")
+        if compiled is not None:
+            try:
+                msgspec.convert(instance, compiled.type)
+                return True
+            except msgspec.ValidationError:
+                pass
+        ok = True
+        for error in self.fast.catalog.validator(contract.name).iter_errors(instance):
+            ok = False
+            specific = _most_specific(error)
+            pointer = prefix + json_pointer(specific.absolute_path)
+            self.add(
+                contract.name, f"schema.{specific.validator}", pointer, specific.message, index
+            )
+        return ok
+
+    def check(self, contract: Contract, instance: Any, index: int | None, prefix: str) -> None:
+        self.report.checked[contract.name] += 1
+        if contract.decoder is not None:
+            try:
+                instance = DECODERS[contract.decoder](instance)
+            except DecodeError as exc:
+                self.add(contract.name, "decode", prefix, str(exc), index)
+                return
+        if not self.schema_ok(contract, instance, index, prefix):
+            return
+        runner = self.runner(contract.name)
+        subject = instance if isinstance(runner, ReferenceRunner) else attr_view(instance)
+        for rule, pointer, message in runner.run(subject, 0 if index is None else index):
+            self.add(contract.name, rule, prefix + pointer, message, index)
+        dispatch = contract.dispatch
+        if dispatch is None:
+            return
+        key = resolve_pointer(instance, dispatch.key)
+        nested = resolve_pointer(instance, dispatch.pointer)
+        if nested is _MISSING:
+            return
+        target = dispatch.default if key is _MISSING else dispatch.contracts.get(str(key))
+        if target is not None:
+            self.check(self.fast.catalog.get(target), nested, index, prefix + dispatch.pointer)
+
+    def finish(self) -> ValidationReport:
+        for contract, rule, pointer, message in self.state.finish():
+            self.add(contract, rule, pointer, message, None)
+        return self.report
+
+
+class _Target:
+    """A payload contract reached through the envelope's dispatch, with its run state."""
+
+    __slots__ = ("contract", "count", "counters", "decode", "prefix", "run", "sequences")
+
+    def __init__(self, contract: str, decoder: msgspec.msgpack.Decoder[Any], prefix: str) -> None:
+        self.contract = contract
+        self.decode = decoder.decode
+        self.prefix = prefix
+        self.count = 0
+        self.run: Callable[[Any, int], list[Found]] | None = None
+        self.sequences: dict[int, int] | None = None
+        #: the forward-pass counters, checked in the loop rather than by ``run``
+        self.counters: dict[tuple[str, int], int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _FramePlan:
+    """How a raw frame is checked without building its JSON view.
+
+    A frame's ``events.message`` view is ``{"subject": ..., "decoded": <envelope>}``. The plan
+    holds only when the compiled schemas show that the message's own verdict depends on the
+    subject alone (so it is memoized per subject), that the envelope is reached by the
+    message's default dispatch, and that the envelope's only binary view is the value its
+    dispatch validates.
+    """
+
+    message: Any
+    envelope: str
+    envelope_decoder: msgspec.msgpack.Decoder[Any]
+    envelope_prefix: str
+    targets: dict[str, tuple[str, msgspec.msgpack.Decoder[Any], str]]
+
+    @classmethod
+    def build(cls, fast: FastValidator) -> _FramePlan | None:
+        if MESSAGE not in fast.catalog:
+            return None
+        message = fast.catalog.get(MESSAGE)
+        outer = message.dispatch
+        if outer is None or outer.default is None or outer.pointer != "/decoded":
+            return None
+        message_type = fast.compiled(MESSAGE, "python")
+        if message_type is None or not _subject_only(message_type.type):
+            return None
+        envelope = fast.catalog.get(outer.default)
+        compiled = fast.compiled(envelope.name, "msgpack")
+        inner = envelope.dispatch
+        if compiled is None or inner is None or envelope.decoder is not None:
+            return None
+        # The loop reads these fields by name, as the envelope rules do.
+        fields = _encoded_fields(compiled.type)
+        if (
+            inner.pointer != "/payload/__msgpack__"
+            or inner.key != "/topic"
+            or compiled.binary_pointers != {"/payload"}
+            or any(fields.get(k) != k for k in ("topic", "payload", "publisher_id", "sequence"))
+        ):
+            return None
+        targets = {}
+        for selector, name in inner.contracts.items():
+            target = fast.catalog.get(name)
+            payload = fast.compiled(name, "msgpack")
+            if payload is None or payload.binary_pointers or target.dispatch or target.decoder:
+                continue
+            prefix = outer.pointer + inner.pointer
+            targets[selector] = (name, msgspec.msgpack.Decoder(payload.type), prefix)
+        return cls(
+            message_type.type,
+            envelope.name,
+            msgspec.msgpack.Decoder(compiled.type),
+            outer.pointer,
+            targets,
+        )
+
+
+def _encoded_fields(tp: Any) -> dict[str, str]:
+    """Encoded name -> attribute of a Struct type (empty for anything else)."""
+    if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+        return {}
+    return dict(zip(tp.__struct_encode_fields__, tp.__struct_fields__, strict=True))
+
+
+def _subject_only(tp: Any) -> bool:
+    """Whether the compiled message type judges a frame view by its subject alone."""
+    fields = _encoded_fields(tp)
+    if not set(fields) >= _FRAME_KEYS:
+        return False
+    info = {f.encode_name: f for f in msgspec.structs.fields(tp)}
+    if info["decoded"].type != dict[str, Any]:
+        return False
+    for residual in getattr(tp, "__dynconform_residuals__", ()):
+        never = not residual.requires <= _FRAME_KEYS
+        if "decoded" in residual.else_touches or (not never and "decoded" in residual.then_touches):
+            return False
+    return True
+
+
+class FrameRun:
+    """Validation of one stream of raw event-plane frames (an ``events.message`` stream)."""
+
+    def __init__(self, fast: FastValidator, plan: _FramePlan | None, keep: int | None) -> None:
+        self.flow = _Flow(fast, MESSAGE, keep)
+        #: frames fed so far, and those of them that went to the reference validator
+        self.count = 0
+        self.fallbacks = 0
+        self._message = fast.catalog.get(MESSAGE) if MESSAGE in fast.catalog else None
+        #: subject -> _REJECTED (the message schema rejects it) or, per topic, the violations
+        #: that depend on the subject and topic only
+        self._subjects: dict[str, dict[str, list[Fixed]]] = {}
+        self._plan = plan
+        self._targets: dict[str, _Target] = {}
+        self._runners: tuple[MessageRunner, EnvelopeRunner] | None = None
+        if plan is None:
+            return
+        self._targets = {k: _Target(*v) for k, v in plan.targets.items()}
+        message = self.flow.runner(MESSAGE)
+        envelope = self.flow.runner(plan.envelope)
+        payloads = {t.contract: self.flow.runner(t.contract) for t in self._targets.values()}
+        if not isinstance(message, MessageRunner) or not isinstance(envelope, EnvelopeRunner):
+            return
+        if any(isinstance(r, ReferenceRunner) for r in payloads.values()):
+            return
+        self._runners = (message, envelope)
+        for topic, target in self._targets.items():
+            runner = payloads[target.contract]
+            target.sequences = envelope.sequences(topic) if envelope.sequence else None
+            if isinstance(runner, ForwardPassRunner):
+                target.counters = runner.last if runner.enabled else None
+            elif not isinstance(runner, NoRules):
+                target.run = runner.run
+
+    @property
+    def violations(self) -> Counter[str]:
+        """Violations found so far, by rule."""
+        return self.flow.by_rule
+
+    def _subject(self, subject: str) -> dict[str, list[Fixed]]:
+        assert self._plan is not None
+        try:
+            msgspec.convert({"subject": subject, "decoded": {}}, self._plan.message)
+            verdict: dict[str, list[Fixed]] = {}
+        except msgspec.ValidationError:
+            verdict = _REJECTED
+        if len(self._subjects) >= SUBJECT_MEMO_SIZE:
+            self._subjects.clear()
+        self._subjects[subject] = verdict
+        return verdict
+
+    def _fixed(self, memo: dict[str, list[Fixed]], subject: str, topic: str) -> list[Fixed]:
+        """Violations of a valid frame that depend on its subject and topic only."""
+        assert self._plan is not None
+        assert self._runners is not None
+        message, envelope = self._runners
+        prefix = self._plan.envelope_prefix
+        fixed = [(MESSAGE, r, p, m) for r, p, m in message.subject(subject, topic)]
+        fixed += [(self._plan.envelope, r, prefix + p, m) for r, p, m in envelope.topic(topic)]
+        memo[topic] = fixed
+        return fixed
+
+    def feed(self, subject: str, data: bytes) -> None:
+        """Validate the next frame."""
+        self.feed_all(((subject, data),))
+
+    def feed_all(self, frames: Iterable[tuple[str, bytes]]) -> None:
+        """Validate the next frames, in order."""
+        plan, runners = self._plan, self._runners
+        if plan is None or runners is None:
+            for subject, data in frames:
+                self._slow(subject, data)
+            return
+        targets, subjects = self._targets, self._subjects
+        decode_envelope = plan.envelope_decoder.decode
+        index = self.count
+        for subject, data in frames:
+            verdict = subjects.get(subject)
+            if verdict is None:
+                verdict = self._subject(subject)
+            if verdict is not _REJECTED:
+                try:
+                    envelope = decode_envelope(data)
+                    topic = envelope.topic
+                    target = targets.get(topic)
+                    payload = None if target is None else target.decode(envelope.payload)
+                except Exception:  # any failure: the reference validator judges the frame
+                    payload = None
+                if payload is not None and target is not None:
+                    target.count += 1
+                    fixed = verdict.get(topic)
+                    if fixed is None:
+                        fixed = self._fixed(verdict, subject, topic)
+                    gap = None
+                    last = target.sequences
+                    if last is not None:
+                        publisher, sequence = envelope.publisher_id, envelope.sequence
+                        previous = last.get(publisher)
+                        last[publisher] = sequence
+                        if previous is not None and sequence != previous + 1:
+                            gap = EnvelopeRunner.gap((publisher, topic), sequence, previous)
+                    found = None
+                    counters = target.counters
+                    if counters is not None:
+                        key = (payload.worker_id, payload.dp_rank)
+                        counter = payload.counter_id
+                        previous = counters.get(key)
+                        counters[key] = counter
+                        if previous is not None and counter <= previous:
+                            found = [ForwardPassRunner.regression(key, counter, previous)]
+                    elif target.run is not None:
+                        found = target.run(payload, index)
+                    if fixed or gap or found:
+                        self._add(index, target, fixed, gap, found)
+                    index += 1
+                    continue
+            self.count = index
+            self._slow(subject, data)
+            index += 1
+        self.count = index
+
+    def _add(
+        self,
+        index: int,
+        target: _Target,
+        fixed: list[Fixed],
+        gap: Found | None,
+        found: list[Found] | None,
+    ) -> None:
+        assert self._plan is not None
+        add = self.flow.add
+        for contract, rule, pointer, message in fixed:
+            add(contract, rule, pointer, message, index)
+        if gap is not None:
+            rule, pointer, message = gap
+            add(self._plan.envelope, rule, self._plan.envelope_prefix + pointer, message, index)
+        for rule, pointer, message in found or ():
+            add(target.contract, rule, target.prefix + pointer, message, index)
+
+    def _slow(self, subject: str, data: bytes) -> None:
+        assert self._message is not None
+        index = self.count
+        self.count = index + 1
+        self.fallbacks += 1
+        self.flow.check(self._message, raw_frame_view(RawFrame(subject, data)), index, "")
+
+    def report(self) -> ValidationReport:
+        """The report so far (without the end-of-stream checks)."""
+        report = self.flow.report
+        report.instances = self.count
+        for target in self._targets.values():
+            if target.count:
+                assert self._plan is not None
+                report.checked[MESSAGE] += target.count
+                report.checked[self._plan.envelope] += target.count
+                report.checked[target.contract] += target.count
+                target.count = 0
+        return report
+
+    def finish(self) -> ValidationReport:
+        """Run the end-of-stream checks and return the report."""
+        self.report()
+        return self.flow.finish()

@@ -1,0 +1,466 @@
+"""Rule runners: the semantic rules of one contract, with their state for one run.
+
+:class:`ReferenceRunner` runs the registered rules on JSON views, exactly as ``Validator``
+does. The events runners are fast equivalents of the events rules: they read decoded msgspec
+Structs (or JSON views through :func:`attr_view`) and keep their own state; the differential
+tests hold them to the reference rules' output. Each runner returns what it found as
+``(rule id, pointer, message)`` in the order ``Validator`` reports it: record rules, then
+stream rules, then correlation rules, each group by rule ID.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from typing import Any, Protocol
+
+import xxhash
+from msgspec import UNSET
+
+from dynconform.contracts import hashing
+from dynconform.contracts._rules import (
+    CorrelationRule,
+    Correlator,
+    RecordRule,
+    Rule,
+    StreamChecker,
+    StreamRule,
+)
+from dynconform.contracts.rules import correlation, events
+
+#: What a runner found: rule ID, JSON pointer (relative to the instance) and message.
+Found = tuple[str, str, str]
+
+MEMO_SIZE = 4096
+
+
+class _Attr:
+    """Attribute access to a JSON object, the way the fast rules read decoded Structs."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return attr_view(self._data.get(name, UNSET))
+
+
+def attr_view(value: Any) -> Any:
+    """``value`` with every JSON object readable by attribute (absent keys read as UNSET)."""
+    if isinstance(value, dict):
+        return _Attr(value)
+    if isinstance(value, list):
+        return [attr_view(item) for item in value]
+    return value
+
+
+class RunState:
+    """The stream checkers and correlators of one run, created when first needed."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[tuple[StreamRule, StreamChecker]]] = {}
+        self.correlators: dict[str, tuple[CorrelationRule, Correlator]] = {}
+
+    def checkers(
+        self, contract: str, rules: Sequence[Rule]
+    ) -> list[tuple[StreamRule, StreamChecker]]:
+        live = self.streams.get(contract)
+        if live is None:
+            live = [(r, r.factory()) for r in rules if isinstance(r, StreamRule)]
+            self.streams[contract] = live
+        return live
+
+    def correlator(self, rule: CorrelationRule) -> Correlator:
+        live = self.correlators.get(rule.id)
+        if live is None:
+            live = (rule, rule.factory())
+            self.correlators[rule.id] = live
+        return live[1]
+
+    def finish(self) -> list[tuple[str, str, str, str]]:
+        """``(contract, rule, pointer, message)`` of the end-of-stream checks, in order."""
+        out = []
+        for contract, live in self.streams.items():
+            for rule, checker in live:
+                out += [(contract, rule.id, p, m) for p, m in checker.finish()]
+        for correlation_rule, correlator in self.correlators.values():
+            contract = correlation_rule.contracts[0]
+            out += [(contract, correlation_rule.id, p, m) for p, m in correlator.finish()]
+        return out
+
+
+class Runner(Protocol):
+    """The rules of one contract for one run."""
+
+    def run(self, instance: Any, index: int) -> list[Found]:
+        """Check one schema-valid instance (a Struct, or an :func:`attr_view`)."""
+        ...
+
+
+class ReferenceRunner:
+    """The registered rules of ``contract``, run on JSON views like ``Validator`` runs them."""
+
+    def __init__(self, contract: str, rules: Sequence[Rule], state: RunState) -> None:
+        self.contract = contract
+        self.rules = rules
+        self.state = state
+
+    def run(self, instance: Any, index: int) -> list[Found]:
+        out: list[Found] = []
+        for rule in self.rules:
+            if isinstance(rule, RecordRule):
+                out += [(rule.id, p, m) for p, m in rule.check(instance)]
+        for stream, checker in self.state.checkers(self.contract, self.rules):
+            out += [(stream.id, p, m) for p, m in checker.feed(instance, index)]
+        for rule in self.rules:
+            if isinstance(rule, CorrelationRule):
+                correlator = self.state.correlator(rule)
+                observed = correlator.observe(self.contract, instance, index)
+                out += [(rule.id, p, m) for p, m in observed]
+        return out
+
+
+def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+class MessageRunner:
+    """``events.subject-matches-topic``, memoized per subject and topic."""
+
+    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+        self.rule = events.subject_matches_topic if rules else None
+        self.memo: dict[str, dict[str, list[Found]]] = {}
+
+    def topics(self, subject: str) -> dict[str, list[Found]]:
+        """The memo of ``subject``: topic -> what the rule finds."""
+        found = self.memo.get(subject)
+        if found is None:
+            found = {}
+            _memo_put(self.memo, subject, found)
+        return found
+
+    def subject(self, subject: str, topic: str) -> list[Found]:
+        """What the rule finds for a message on ``subject`` whose envelope has ``topic``."""
+        memo = self.topics(subject)
+        found = memo.get(topic)
+        if found is None:
+            found = []
+            if self.rule is not None:
+                message = {"subject": subject, "decoded": {"topic": topic}}
+                found = [(self.rule.id, p, m) for p, m in self.rule.check(message)]
+            _memo_put(memo, topic, found)
+        return found
+
+    def run(self, message: Any, index: int) -> list[Found]:
+        if message.plane == "request_plane":
+            return []
+        topic = message.decoded.topic
+        if not isinstance(topic, str):
+            return []
+        return self.subject(message.subject, topic)
+
+
+class EnvelopeRunner:
+    """``events.topic-known`` (memoized) and ``kv.sequence-monotonic``."""
+
+    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+        ids = {r.id for r in rules}
+        self.topic_rule = events.topic_known if events.topic_known.id in ids else None
+        self.sequence = events.sequence_monotonic.id in ids
+        self.topics: dict[str, list[Found]] = {}
+        #: last sequence per topic, then per publisher_id
+        self.last: dict[str, dict[int, int]] = {}
+
+    def topic(self, topic: str) -> list[Found]:
+        """What ``events.topic-known`` finds for ``topic``."""
+        found = self.topics.get(topic)
+        if found is None:
+            found = []
+            if self.topic_rule is not None:
+                issues = self.topic_rule.check({"topic": topic})
+                found = [(self.topic_rule.id, p, m) for p, m in issues]
+            _memo_put(self.topics, topic, found)
+        return found
+
+    @staticmethod
+    def gap(key: tuple[int, str], sequence: int, previous: int) -> Found:
+        """The violation for ``sequence`` after ``previous`` (not its successor)."""
+        who = f"publisher {key[0]} topic {key[1]!r}"
+        if sequence <= previous:
+            message = f"{who}: sequence {sequence} after {previous} (duplicate or reordered)"
+        else:
+            message = f"{who}: sequence jumps from {previous} to {sequence} (lost messages)"
+        return events.sequence_monotonic.id, "/sequence", message
+
+    def run(self, envelope: Any, index: int) -> list[Found]:
+        topic = envelope.topic
+        found = self.topic(topic)
+        if not self.sequence:
+            return found
+        publisher = envelope.publisher_id
+        sequence = envelope.sequence
+        last = self.sequences(topic)
+        previous = last.get(publisher)
+        last[publisher] = sequence
+        if previous is None or sequence == previous + 1:
+            return found
+        return [*found, self.gap((publisher, topic), sequence, previous)]
+
+    def sequences(self, topic: str) -> dict[int, int]:
+        """The last sequence of each publisher on ``topic``."""
+        last = self.last.get(topic)
+        if last is None:
+            last = self.last[topic] = {}
+        return last
+
+
+class KvEventsRunner:
+    """``kv.block-hash-chain``, ``kv.event-id-monotonic``, ``kv.parent-stored``,
+    ``kv.removed-after-stored`` and the stored blocks that ``mdc.block-size-consistent`` sees.
+    """
+
+    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+        ids = {r.id for r in rules}
+        self.chain = events.block_hash_chain.id in ids
+        self.event_ids = events.event_id_monotonic.id in ids
+        self.parents = events.parent_stored.id in ids
+        self.removals = events.removed_after_stored.id in ids
+        blocks = correlation.BLOCK_SIZE_CONSISTENT
+        self.correlation = blocks if blocks.id in ids else None
+        self.state = state
+        #: last event_id per (worker_id, dp_rank)
+        self.last: dict[tuple[int, int], int] = {}
+        #: blocks held per (worker_id, dp_rank), then per storage tier
+        self.held: dict[tuple[int, int], dict[str, set[int]]] = {}
+
+    def _sink(self) -> set[tuple[int, int]] | None:
+        if self.correlation is None:
+            return None
+        correlator = self.state.correlator(self.correlation)
+        if not isinstance(correlator, correlation.BlockSizeConsistent):
+            raise TypeError("unexpected correlator for mdc.block-size-consistent")
+        return correlator.stored
+
+    def run(self, instance: Any, index: int) -> list[Found]:
+        # (rank, found): the reference order is chain, event-id, parent, removal
+        out: list[tuple[int, Found]] = []
+        sink = self._sink()
+        last, held_by_worker = self.last, self.held
+        check_chain, check_ids = self.chain, self.event_ids
+        check_parents, check_removals = self.parents, self.removals
+        for i, router_event in enumerate(instance):
+            event = router_event.event
+            worker = (router_event.worker_id, event.dp_rank)
+            if check_ids:
+                event_id = event.event_id
+                previous = last.get(worker)
+                last[worker] = event_id
+                if previous is not None and event_id <= previous:
+                    out.append((1, _event_id_issue(i, worker, event_id, previous)))
+            data = event.data
+            if isinstance(data, str):  # "cleared"
+                held_by_worker.pop(worker, None)
+                continue
+            tiers = held_by_worker.get(worker)
+            if tiers is None:
+                tiers = held_by_worker[worker] = {}
+            tier = router_event.storage_tier
+            held = tiers.get(tier)
+            if held is None:
+                held = tiers[tier] = set()
+            stored = data.stored
+            if stored is UNSET:
+                removed = data.removed.block_hashes
+                if check_removals and removed and not held.issuperset(removed):
+                    for issue in _removal_issues(i, worker, tier, held, removed):
+                        out.append((3, issue))
+                held.difference_update(removed)
+                continue
+            parent = stored.parent_hash
+            if (
+                check_parents
+                and parent is not None
+                and parent not in held
+                and not any(parent in blocks for blocks in tiers.values())
+            ):
+                out.append((2, _parent_issue(i, worker, parent)))
+            blocks = stored.blocks
+            if len(blocks) == 1:  # the common case, without the lists
+                block = blocks[0]
+                block_hash, tokens = block.block_hash, block.tokens_hash
+                if check_chain:
+                    expected = tokens if parent is None else _XXH3(_pack(parent, tokens), _SEED)
+                    if block_hash != expected:
+                        out.append((0, _chain_issue(i, 0, block_hash, expected, parent, tokens)))
+                held.add(block_hash)
+                if sink is not None:
+                    sink.add((block_hash, tokens))
+                continue
+            if not blocks:
+                continue
+            pairs = list(map(_BLOCK, blocks))
+            hashes, tokens_list = zip(*pairs, strict=True)
+            if check_chain:
+                out += [(0, issue) for issue in _chain_issues(i, parent, hashes, tokens_list)]
+            held.update(hashes)
+            if sink is not None:
+                sink.update(pairs)
+        if out:
+            out.sort(key=_rank)
+            return [issue for _, issue in out]
+        return []
+
+
+def _rank(item: tuple[int, Found]) -> int:
+    return item[0]
+
+
+_BLOCK = operator.attrgetter("block_hash", "tokens_hash")
+_PACK = struct.Struct("<QQ").pack
+
+
+def _pack(parent: int, tokens: int) -> bytes:
+    try:
+        return _PACK(parent, tokens)
+    except struct.error:  # integral floats (1.0) are JSON Schema integers too
+        return _PACK(int(parent), int(tokens))
+_XXH3 = xxhash.xxh3_64_intdigest
+_SEED = hashing.SEED
+
+
+def _chain_issue(
+    i: int, j: int, block_hash: int, expected: int, parent: int | None, tokens: int
+) -> Found:
+    return (
+        events.block_hash_chain.id,
+        f"/{i}/event/data/stored/blocks/{j}/block_hash",
+        f"block_hash {block_hash} != {expected}, the hash of parent {parent} and "
+        f"tokens_hash {tokens}",
+    )
+
+
+def _chain_issues(
+    i: int, parent: int | None, hashes: Sequence[int], tokens: Sequence[int]
+) -> list[Found]:
+    """``kv.block-hash-chain`` for one stored batch (hashed in C, explained in Python)."""
+    parents = [parent, *hashes[:-1]]
+    try:
+        if parent is None:
+            expected = [
+                tokens[0],
+                *map(_XXH3, map(_PACK, parents[1:], tokens[1:]), repeat(_SEED)),
+            ]
+        else:
+            expected = list(map(_XXH3, map(_PACK, parents, tokens), repeat(_SEED)))
+    except struct.error:  # integral floats: the slow path, as the reference rule does
+        expected = [hashing.block_hash(p, t) for p, t in zip(parents, tokens, strict=True)]
+    if expected == list(hashes):
+        return []
+    return [
+        _chain_issue(i, j, hashes[j], expected[j], parents[j], tokens[j])
+        for j in range(len(hashes))
+        if hashes[j] != expected[j]
+    ]
+
+
+def _event_id_issue(i: int, worker: tuple[int, int], event_id: int, previous: int) -> Found:
+    message = f"worker {worker[0]} dp_rank {worker[1]}: event_id {event_id} after {previous}"
+    return events.event_id_monotonic.id, f"/{i}/event/event_id", message
+
+
+def _parent_issue(i: int, worker: tuple[int, int], parent: int) -> Found:
+    message = (
+        f"worker {worker[0]} dp_rank {worker[1]} stores blocks under parent {parent}, "
+        "which it does not hold"
+    )
+    return events.parent_stored.id, f"/{i}/event/data/stored/parent_hash", message
+
+
+def _removal_issues(
+    i: int, worker: tuple[int, int], tier: str, held: set[int], removed: Sequence[int]
+) -> list[Found]:
+    return [
+        (
+            events.removed_after_stored.id,
+            f"/{i}/event/data/removed/block_hashes/{j}",
+            f"worker {worker[0]} dp_rank {worker[1]} removes block {block} from {tier}, "
+            "which it does not hold",
+        )
+        for j, block in enumerate(removed)
+        if block not in held
+    ]
+
+
+class ForwardPassRunner:
+    """``fpm.counter-monotonic``."""
+
+    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+        self.enabled = bool(rules)
+        #: last counter_id per (worker_id, dp_rank)
+        self.last: dict[tuple[str, int], int] = {}
+
+    @staticmethod
+    def regression(key: tuple[str, int], counter: int, previous: int) -> Found:
+        """The violation for ``counter`` after ``previous`` (not greater)."""
+        message = f"worker {key[0]} dp_rank {key[1]}: counter_id {counter} after {previous}"
+        return events.counter_monotonic.id, "/counter_id", message
+
+    def run(self, metrics: Any, index: int) -> list[Found]:
+        if not self.enabled:
+            return []
+        key = (metrics.worker_id, metrics.dp_rank)
+        counter = metrics.counter_id
+        previous = self.last.get(key)
+        self.last[key] = counter
+        if previous is not None and counter <= previous:
+            return [self.regression(key, counter, previous)]
+        return []
+
+
+class NoRules:
+    """A contract without rules."""
+
+    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+        pass
+
+    def run(self, instance: Any, index: int) -> list[Found]:
+        return []
+
+
+RunnerFactory = Callable[[Sequence[Rule], RunState], Runner]
+
+#: Fast equivalents: contract -> (runner, the reference rules it stands in for).
+FAST_RUNNERS: dict[str, tuple[RunnerFactory, tuple[Rule, ...]]] = {
+    "events.message": (MessageRunner, (events.subject_matches_topic,)),
+    "events.envelope": (EnvelopeRunner, (events.topic_known, events.sequence_monotonic)),
+    "events.kv-events": (
+        KvEventsRunner,
+        (
+            events.block_hash_chain,
+            events.event_id_monotonic,
+            events.parent_stored,
+            events.removed_after_stored,
+            correlation.BLOCK_SIZE_CONSISTENT,
+        ),
+    ),
+    "events.forward-pass-metrics": (ForwardPassRunner, (events.counter_monotonic,)),
+    "events.kv-metrics": (NoRules, ()),
+    "events.active-sequences": (NoRules, ()),
+}
+
+
+def fast_runner(contract: str, rules: Iterable[Rule], state: RunState) -> Runner | None:
+    """The fast equivalent for ``contract`` if it covers exactly its registered rules."""
+    entry = FAST_RUNNERS.get(contract)
+    if entry is None:
+        return None
+    factory, covered = entry
+    registered = list(rules)
+    if not all(any(rule is known for known in covered) for rule in registered):
+        return None
+    return factory(registered, state)
