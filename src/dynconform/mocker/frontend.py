@@ -24,6 +24,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from aiohttp import web
 
 from dynconform.contracts import Validator
@@ -391,7 +392,7 @@ class Frontend:
         violations = self.violations
 
         async def send(chunk: dict[str, Any]) -> None:
-            await response.write(b"data: " + _dumps(chunk).encode() + b"\n\n")
+            await response.write(b"data: " + msgspec.json.encode(chunk) + b"\n\n")
 
         if "http.sse.data-lines-only" in violations:
             await response.write(b": dynconform reference\n\n")
@@ -444,7 +445,7 @@ async def _failing_as_api_errors(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return msgspec.json.encode(value).decode("utf-8")
 
 
 async def _chain(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import msgpack
+import msgspec
 
 from dynconform.contracts.two_part import (
     PREFIX_SIZE,
@@ -102,7 +103,7 @@ async def read_frame(reader: asyncio.StreamReader) -> TwoPartFrame:
 
 
 def _data_frame(value: Any) -> bytes:
-    return encode_frame(b"", json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    return encode_frame(b"", msgspec.json.encode(value))
 
 
 def _header_frame(header: bytes) -> bytes:
