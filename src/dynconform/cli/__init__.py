@@ -12,6 +12,7 @@ from dynconform.cli._common import Parser, UsageError, fail
 from dynconform.cli.api_cmd import add_api
 from dynconform.cli.contracts_cmd import add_contracts, add_validate
 from dynconform.cli.mocker_cmd import add_mocker
+from dynconform.cli.surfaces_cmd import add_surfaces
 from dynconform.cli.tap_cmd import add_tap
 from dynconform.contracts import InputError, UnknownContractError
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mocker(sub)
     add_tap(sub)
     add_api(sub)
+    add_surfaces(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dynconform.cli.compat_cmd import register_compat
 from dynconform.contracts import (
     FORMATS,
     Catalog,
@@ -182,6 +183,8 @@ def add_contracts(sub: Any) -> None:
     )
     verify.add_argument("--json", action="store_true", help="print as JSON")
     verify.set_defaults(func=cmd_verify)
+
+    register_compat(csub)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

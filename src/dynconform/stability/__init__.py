@@ -29,6 +29,7 @@ from dynconform.stability._api import (
     select_versions,
     snapshot_api,
 )
+from dynconform.stability._contract_compat import compare_contracts, load_schema_set
 from dynconform.stability._diff import diff_snapshots
 from dynconform.stability._extract import build_snapshot
 from dynconform.stability._findings import Finding, Status
@@ -37,41 +38,63 @@ from dynconform.stability._model import ApiObject, Deprecation, Param, Snapshot,
 from dynconform.stability._policy import ApiReport, DeprecationHistory, WaiverUse, apply_policy
 from dynconform.stability._render import FORMATS as REPORT_FORMATS
 from dynconform.stability._render import render, render_history
+from dynconform.stability._schema_compat import MODES as COMPAT_MODES
+from dynconform.stability._schema_compat import Incompatibility, incompatibilities
 from dynconform.stability._sources import PipOptions, cache_dir, parse_source
+from dynconform.stability._surface_diff import (
+    SurfaceOptions,
+    compare_surfaces,
+    diff_surfaces,
+    judge_surfaces,
+    snapshot_surfaces,
+)
+from dynconform.stability._surfaces import CliOption, SurfaceSnapshot, build_surfaces
 from dynconform.stability._tiers import TierConfig, bundled_tiers, load_tiers, parse_config
 from dynconform.stability._waivers import Waiver, load_waivers, parse_waivers
 
 __all__ = [
     "BREAKING",
+    "COMPAT_MODES",
     "KINDS",
     "REPORT_FORMATS",
     "ApiObject",
     "ApiReport",
     "ChangeKind",
+    "CliOption",
     "Deprecation",
     "DeprecationHistory",
     "Finding",
     "Governance",
     "HistoryReport",
+    "Incompatibility",
     "LoadOptions",
     "Loaded",
     "Param",
     "PipOptions",
     "Snapshot",
     "Status",
+    "SurfaceOptions",
+    "SurfaceSnapshot",
     "Tier",
     "TierConfig",
     "Waiver",
     "WaiverUse",
     "apply_policy",
     "build_snapshot",
+    "build_surfaces",
     "bundled_config_for",
     "bundled_tiers",
     "cache_dir",
     "compare_apis",
+    "compare_contracts",
     "compare_snapshots",
+    "compare_surfaces",
     "diff_snapshots",
+    "diff_surfaces",
     "history_api",
+    "incompatibilities",
+    "judge_surfaces",
+    "load_schema_set",
     "load_snapshots",
     "load_tiers",
     "load_waivers",
@@ -83,4 +106,5 @@ __all__ = [
     "render_history",
     "select_versions",
     "snapshot_api",
+    "snapshot_surfaces",
 ]

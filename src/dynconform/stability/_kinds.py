@@ -13,6 +13,7 @@ class ChangeKind:
     breaking: bool
     summary: str
     griffe: str | None = None
+    domain: str = "api"  # api (Python API diff), surface (CLI/env/metrics), contract
 
 
 KINDS: dict[str, ChangeKind] = {
@@ -107,6 +108,44 @@ KINDS: dict[str, ChangeKind] = {
         ChangeKind("deprecated", False, "an object or parameter was newly marked deprecated"),
         ChangeKind("tier-promoted", False, "an object moved to a stronger stability tier"),
         ChangeKind(
+            "surface-removed",
+            True,
+            "a CLI flag, env variable or metric was removed",
+            domain="surface",
+        ),
+        ChangeKind(
+            "surface-renamed",
+            True,
+            "a CLI flag, env variable or metric was renamed (same definition, new name)",
+            domain="surface",
+        ),
+        ChangeKind(
+            "flag-changed",
+            True,
+            "a CLI flag changed incompatibly (alias, type, choices, default, env fallback)",
+            domain="surface",
+        ),
+        ChangeKind("contract-removed", True, "a wire contract was removed", domain="contract"),
+        ChangeKind(
+            "contract-incompatible",
+            True,
+            "a wire contract changed incompatibly under the compatibility mode",
+            domain="contract",
+        ),
+        ChangeKind(
+            "surface-added",
+            False,
+            "a CLI flag, env variable or metric was added",
+            domain="surface",
+        ),
+        ChangeKind(
+            "flag-widened",
+            False,
+            "a CLI flag now accepts more (new alias, choice or env var)",
+            domain="surface",
+        ),
+        ChangeKind("contract-added", False, "a wire contract was added", domain="contract"),
+        ChangeKind(
             "stable-references-experimental",
             False,
             "a Stable signature or attribute references an Experimental type",
@@ -114,4 +153,5 @@ KINDS: dict[str, ChangeKind] = {
     )
 }
 
-BREAKING = frozenset(k for k, v in KINDS.items() if v.breaking)
+BREAKING = frozenset(k for k, v in KINDS.items() if v.breaking and v.domain == "api")
+"""The breaking kinds the Python API diff reports."""

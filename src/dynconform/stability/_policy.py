@@ -137,7 +137,7 @@ class ApiReport:
                 row[f.status.value] += 1
             elif f.status is Status.WARNING:
                 row["warnings"] += 1
-            elif f.kind == "object-added":
+            elif f.kind in ("object-added", "surface-added", "contract-added"):
                 row["additions"] += 1
         return out
 
