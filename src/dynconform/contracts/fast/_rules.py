@@ -329,6 +329,8 @@ def _pack(parent: int, tokens: int) -> bytes:
         return _PACK(parent, tokens)
     except struct.error:  # integral floats (1.0) are JSON Schema integers too
         return _PACK(int(parent), int(tokens))
+
+
 _XXH3 = xxhash.xxh3_64_intdigest
 _SEED = hashing.SEED
 
