@@ -12,6 +12,7 @@ from dynconform.cli._common import Parser, UsageError, fail
 from dynconform.cli.api_cmd import add_api
 from dynconform.cli.contracts_cmd import add_contracts, add_validate
 from dynconform.cli.mocker_cmd import add_mocker
+from dynconform.cli.run_cmd import add_checks, add_run
 from dynconform.cli.surfaces_cmd import add_surfaces
 from dynconform.cli.tap_cmd import add_tap
 from dynconform.contracts import InputError, UnknownContractError
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynconform {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_run(sub)
+    add_checks(sub)
     add_validate(sub)
     add_contracts(sub)
     add_mocker(sub)

@@ -132,6 +132,8 @@ def preprocess(
     ignore_eos = bool(body.get("ignore_eos"))
     stop = body.get("stop")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens == 0:  # ai-dynamo 1.6.1's message for the same request
+        raise ApiError(400, "Validation: Max tokens must be greater than 0, got 0", "validation")
     nvext = body.get("nvext") or {}
     request = {
         "model": model.name,

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conformance_helpers import assert_no_process_left, free_port
+
+from dynconform.conformance.plugin import plugin_state
+from dynconform.reports import load_report
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_is_inert_without_its_options(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "dynconform:" not in result.stdout.str()
+    config = pytester.parseconfigure("-p", "no:cacheprovider")
+    assert config.pluginmanager.has_plugin("dynconform")
+    assert plugin_state(config) is None
+    active = pytester.parseconfigure("--dynconform-backend", "reference")
+    state = plugin_state(active)
+    assert state is not None
+    assert state.config.profiles == ("core", "streaming", "kv-routing")
+
+
+def test_options_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    for option in ("--dynconform-backend", "--dynconform-target", "--dynconform-timeout"):
+        assert option in result.stdout.str()
+
+
+def test_suite_without_options_runs_nothing(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--pyargs", "dynconform.conformance.suite"
+    )
+    result.assert_outcomes(skipped=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dynconform-profile", "nope"], "unknown profile 'nope'"),
+        (["--dynconform-timeout", "nope=1"], "unknown timeout 'nope'"),
+        (["--dynconform-check", "no.such-check"], "unknown check 'no.such-check'"),
+        (["--dynconform-violate", "x", "--dynconform-backend", "dynamo"], "reference backend"),
+    ],
+)
+def test_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--dynconform-backend", "reference", *args
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_unreachable_target_is_an_environment_error(pytester: pytest.Pytester) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider",
+        "--pyargs", "dynconform.conformance.suite",
+        "--dynconform-target", url,
+        "--dynconform-timeout", "startup=0.5",
+        "--dynconform-check", "http.chat.valid",
+    )  # fmt: skip
+    assert result.ret == 2
+    assert "did not list a model" in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_reference_run_inside_another_project(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makepyfile(test_mine="def test_mine():\n    assert True\n")
+    report_dir = tmp_path / "report"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider",
+        "test_mine.py",
+        "--pyargs", "dynconform.conformance.suite",
+        "--dynconform-backend", "reference",
+        "--dynconform-report-dir", str(report_dir),
+        "--dynconform-check", "http.chat.valid",
+        "--dynconform-check", "http.stream.done-terminator",
+        "--dynconform-check", "events.messages-valid",
+        "--dynconform-check", "openai.errors.envelope",
+        "--dynconform-profile", "core",
+        "--dynconform-profile", "streaming",
+        "--dynconform-profile", "openai-strict",
+        "--dynconform-progress",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4, xfailed=1)
+    assert "PASS  http.chat.valid" in result.stdout.str()
+    report = load_report(report_dir / "report.yaml")
+    assert report.passed
+    assert [c.id for c in report.checks] == [
+        "http.chat.valid",
+        "http.stream.done-terminator",
+        "openai.errors.envelope",
+        "events.messages-valid",
+    ]
+    assert report.check("openai.errors.envelope").known_deviation
+    assert report.implementation.backend == "reference"
+    assert report.taps["events"]["messages"] > 0
+    assert json.loads((report_dir / "report.json").read_text())["kind"] == "ConformanceReport"
+    assert "<testsuite" in (report_dir / "junit.xml").read_text()
+    assert (report_dir / "logs" / "reference.log").is_file()
+    assert_no_process_left(str(report_dir))

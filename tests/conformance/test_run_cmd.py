@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cli_entry import main
+from conformance_helpers import assert_no_process_left
+
+from dynconform.reports import load_report
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_checks_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "checks", "list")
+    assert code == 0
+    assert "http.stream.done-terminator" in out
+    assert "[needs discovery-tap]" in out
+    code, out, _ = run(capsys, "checks", "list", "--profile", "streaming", "--json")
+    rows = json.loads(out)
+    assert {r["id"] for r in rows} >= {"http.stream.done-terminator"}
+    assert all("streaming" in r["profiles"] for r in rows)
+    code, out, _ = run(capsys, "checks", "show", "kv.stored.hash-matches-prompt")
+    assert code == 0
+    assert "MUST" in out
+    assert "kv.block-hash-chain" in out
+    code, _, err = run(capsys, "checks", "show", "no.such-check")
+    assert code == 2
+    assert "unknown check" in err
+
+
+def test_dry_run_dynamo_prints_processes_ports_and_env(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "run", "--backend", "dynamo", "--dynamo-version", "1.6.1", "--dry-run"
+    )
+    assert code == 0
+    worker = next(line for line in out.splitlines() if line.startswith("process worker-0"))
+    port = int(worker.split("DYN_SYSTEM_PORT=")[1].split()[0])
+    assert port < 32768
+    assert "-m dynamo.mocker" in worker
+    assert "DYN_FILE_KV=" in worker
+    assert "-m dynamo.frontend" in out
+    assert "--event-plane zmq" in out
+    code, out, _ = run(
+        capsys, "run", "--backend", "dynamo", "--sut-python", "/py", "--topology", "etcd-nats",
+        "--dry-run",
+    )  # fmt: skip
+    assert "ETCD_ENDPOINTS=" in out
+    assert "--request-plane nats" in out
+    assert "etcd and nats-server start first" in out
+
+
+def test_dry_run_engine_backends(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "run", "--backend", "vllm", "--model-path", str(tmp_path), "--sut-python",
+        "/opt/py", "--dry-run",
+    )  # fmt: skip
+    assert code == 0
+    assert f"/opt/py -m dynamo.vllm --model {tmp_path}" in out
+    code, out, _ = run(capsys, "run", "--target", "http://127.0.0.1:9", "--dry-run")
+    assert "nothing is started" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "vllm"], "needs --model-path"),
+        (["--backend", "dynamo", "--violate", "kv.block-hash-chain"], "reference backend"),
+        (["--timeout", "bogus=1"], "unknown timeout"),
+        (["--profile", "nope"], "unknown profile"),
+        (["--check", "no.such-check"], "unknown check"),
+        (["--discovery", "etcd://x:1"], "need --target"),
+        (["--target", "http://x", "--feature", "flying"], "unknown feature"),
+    ],
+)
+def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, _, err = run(capsys, "run", *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_engine_without_gpu_fails_fast(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(
+        capsys, "run", "--backend", "sglang", "--model-path", str(tmp_path),
+        "--sut-python", sys.executable, "--quiet", "--report-dir", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 2
+    assert "needs a CUDA GPU machine with the sglang engine" in err
+
+
+def test_dynamo_needs_an_environment(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "run", "--backend", "dynamo", "--quiet")
+    assert code == 2
+    assert "--dynamo-version VERSION or --sut-python PATH" in err
+
+
+@pytest.mark.slow
+def test_run_on_the_reference(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    report_dir = tmp_path / "report"
+    code, out, _ = run(capsys, "run", "--report-dir", str(report_dir), "--profile", "streaming")
+    assert code == 0
+    assert "PASS  http.stream.done-terminator" in out
+    assert "-> PASSED" in out
+    report = load_report(report_dir / "report.json")
+    assert {c.status for c in report.checks} == {"passed"}
+    assert [p.name for p in report.profiles] == ["streaming"]
+    assert_no_process_left(str(report_dir))
+
+
+@pytest.mark.slow
+def test_run_with_a_violation_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "run", "--violate", "http.sse.done-terminator", "--profile", "streaming",
+        "--quiet", "--json", "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1
+    data = json.loads(out)
+    failed = [c["id"] for c in data["checks"] if c["status"] == "failed"]
+    assert failed == ["http.stream.done-terminator"]
+    assert data["implementation"]["details"]["violations"] == "http.sse.done-terminator"
+    assert_no_process_left(str(tmp_path))
