@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers unit clean
+.PHONY: demo test lint typecheck layers unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -33,6 +33,14 @@ layers: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+## bench: every benchmark, one after the other (about 15 minutes; needs PyPI for ai-dynamo)
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_tap.py
+	$(BIN)/python benchmarks/bench_run.py --dynamo-version 1.6.1
+	$(BIN)/python benchmarks/stability_verdict.py pypi:ai-dynamo==1.5.1 pypi:ai-dynamo==1.6.1 --runs 2
+	$(BIN)/python benchmarks/bench_mocker.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
