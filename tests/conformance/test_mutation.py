@@ -42,7 +42,6 @@ PENDING: dict[str, str] = {
     "http.completion.valid": "a completion body that breaks http.completion's schema",
     "http.finish-reason-length": "ignore_eos requests that stop short or end with 'stop'",
     "http.errors.malformed-json": "malformed JSON answered 422 (or with a non-envelope body)",
-    "health.frontend.live": "the frontend's /live without `message`",
     "events.zmq-framing": "a publisher-id frame that differs from the envelope's",
     "fault.worker-kill-deregisters": "a frontend that keeps a dead worker's model listed",
     "fault.worker-restart-recovers": "a worker that does not register again after a restart",

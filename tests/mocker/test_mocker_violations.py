@@ -57,6 +57,9 @@ async def observe(ref: Reference, mode: ViolationMode, validator: Validator) -> 
         await ref.workload()
         _, text = await ref.get(system.url + "/metrics")
         return validator.validate("metrics.worker-exposition", text)
+    if surface == "frontend-live":
+        _, text = await ref.get(ref.frontend.url + "/live")
+        return validator.validate("health.frontend-live", json.loads(text))
     if surface == "frontend-health":
         _, text = await ref.get(ref.frontend.url + "/health")
         return validator.validate("health.frontend", json.loads(text))

@@ -226,6 +226,8 @@ class Frontend:
         return web.json_response(body)
 
     async def _live(self, request: web.Request) -> web.Response:
+        if "health.frontend-live.missing-status" in self.violations:
+            return web.json_response({"message": "Service is live"})
         return web.json_response({"status": "live", "message": "Service is live"})
 
     async def _metrics(self, request: web.Request) -> web.Response:

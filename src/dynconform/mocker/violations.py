@@ -34,6 +34,7 @@ Surface = Literal[
     "worker-health",
     "worker-metrics",
     "frontend-health",
+    "frontend-live",
     "frontend-metrics",
     "http",
     "http-stream",
@@ -259,6 +260,14 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         _W,
         "worker-health",
         "the worker's /health body has no status",
+    ),
+    ViolationMode(
+        "health.frontend-live.missing-status",
+        "schema.required",
+        "health.frontend-live",
+        _F,
+        "frontend-live",
+        "the frontend's /live body has no status",
     ),
     ViolationMode(
         "health.frontend-endpoints-match-instances",
