@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ import msgspec
 from aiohttp import web
 
 from dynconform.contracts import Validator
+from dynconform.mocker._signals import serve_until_signalled
 from dynconform.mocker.frontend_metrics import FrontendMetrics
 from dynconform.mocker.model_watch import EtcdSource, FileSource, ModelWatcher, ServedModel, Source
 from dynconform.mocker.openai import (
@@ -515,21 +515,12 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
     )
 
 
-async def _serve(config: FrontendConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with Frontend(config):
-        await stop.wait()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the frontend until SIGTERM/SIGINT; exit 2 with one line on bad input."""
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        asyncio.run(_serve(config))
+        asyncio.run(serve_until_signalled(Frontend(config)))
     except (ValueError, UnknownViolationError) as exc:
         sys.stderr.write(f"dynconform mocker frontend: error: {exc}\n")
         return 2

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -23,6 +22,7 @@ from typing import IO, Any, Literal, cast
 
 from dynconform.contracts.discovery_keys import format_key
 from dynconform.contracts.event_subjects import KNOWN_TOPICS, TOPIC_KV_EVENTS
+from dynconform.mocker._signals import serve_until_signalled
 from dynconform.mocker.config import EngineConfig
 from dynconform.mocker.discovery import DiscoveryError, DiscoveryStore, EtcdStore, FileStore
 from dynconform.mocker.engine import EngineClosedError, MockEngine
@@ -548,16 +548,6 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         crash_after_tokens=args.crash_after_tokens,
         stall_after_tokens=args.stall_after_tokens,
     )
-
-
-async def serve_until_signalled(worker: Worker) -> None:
-    """Start ``worker``, wait for SIGTERM/SIGINT, stop it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
