@@ -166,7 +166,8 @@ def _load_options(args: argparse.Namespace, jobs: int = 2) -> LoadOptions:
     return LoadOptions(args.package, pip, repo, not args.no_cache, jobs)
 
 
-def _periods(items: list[str]) -> dict[Tier, int | None]:
+def parse_periods(items: list[str]) -> dict[Tier, int | None]:
+    """``--deprecation TIER=N|none`` options as deprecation periods in releases."""
     out: dict[Tier, int | None] = {}
     for item in items:
         name, eq, value = item.partition("=")
@@ -187,12 +188,13 @@ def _governance(args: argparse.Namespace) -> Governance:
     return Governance(
         tiers=load_tiers(args.tiers) if args.tiers else None,
         default_tier=Tier(args.default_tier) if args.default_tier else None,
-        periods=_periods(args.deprecation),
+        periods=parse_periods(args.deprecation),
         waivers=tuple(load_waivers(Path(waivers))) if waivers else (),
     )
 
 
-def _emit(text: str, output: str | None) -> None:
+def emit_text(text: str, output: str | None) -> None:
+    """Write ``text`` to ``output``, or to standard output when none is given."""
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -201,7 +203,7 @@ def _emit(text: str, output: str | None) -> None:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     snapshot = snapshot_api(args.source, _load_options(args), _governance(args))
-    _emit(snapshot.to_json(), args.output)
+    emit_text(snapshot.to_json(), args.output)
     if args.output:
         counts = ", ".join(f"{n} {t}" for t, n in snapshot.tier_counts().items() if n)
         print(f"wrote {args.output}: {len(snapshot)} objects ({counts})", file=sys.stderr)
@@ -216,7 +218,7 @@ def _check_max(args: argparse.Namespace) -> None:
 def cmd_diff(args: argparse.Namespace) -> int:
     _check_max(args)
     report = compare_apis(args.old, args.new, _load_options(args), _governance(args))
-    _emit(render(report, args.format, limit=args.max, additions=args.additions), args.output)
+    emit_text(render(report, args.format, limit=args.max, additions=args.additions), args.output)
     return report.exit_code
 
 
@@ -225,7 +227,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not Path(args.baseline).is_file():
         raise UsageError(f"--baseline {args.baseline}: no such file")
     report = compare_apis(args.baseline, args.source, _load_options(args), _governance(args))
-    _emit(render(report, args.format, limit=args.max, additions=args.additions), args.output)
+    emit_text(render(report, args.format, limit=args.max, additions=args.additions), args.output)
     return report.exit_code
 
 
@@ -243,7 +245,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             if bound and bound not in available:
                 raise UsageError(f"{args.project} has no release {bound}")
     report = history_api(args.project, versions, options, _governance(args))
-    _emit(render_history(report, args.format, limit=args.max), args.output)
+    emit_text(render_history(report, args.format, limit=args.max), args.output)
     return report.exit_code
 
 

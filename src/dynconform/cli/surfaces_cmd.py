@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from dynconform.cli._common import UsageError
+from dynconform.cli.api_cmd import emit_text as _emit
+from dynconform.cli.api_cmd import parse_periods as _periods
 from dynconform.stability import (
     REPORT_FORMATS,
     PipOptions,
     SurfaceOptions,
-    Tier,
     compare_surfaces,
     load_waivers,
     render,
@@ -91,24 +92,6 @@ def _options(args: argparse.Namespace) -> SurfaceOptions:
         pip=PipOptions(args.index_url, (), args.no_index),
         repo=Path(args.repo) if args.repo else None,
     )
-
-
-def _periods(items: list[str]) -> dict[Tier, int | None]:
-    out: dict[Tier, int | None] = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        value = value.strip().lower()
-        if not eq or not (value.isdigit() or value == "none"):
-            raise UsageError(f"--deprecation expects TIER=N or TIER=none, got {item!r}")
-        out[Tier.parse(name)] = None if value == "none" else int(value)
-    return out
-
-
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
