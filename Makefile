@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers unit bench clean
+.PHONY: demo test lint typecheck layers unit browser api-baseline bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -30,9 +30,27 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+## browser: headless Chromium and its driver for the HTML report test (Debian packages,
+## installed when missing; point DYNCONFORM_CHROMIUM / DYNCONFORM_CHROMEDRIVER elsewhere to skip)
+DYNCONFORM_CHROMIUM ?= /usr/bin/chromium
+DYNCONFORM_CHROMEDRIVER ?= /usr/bin/chromedriver
+export DYNCONFORM_CHROMIUM DYNCONFORM_CHROMEDRIVER
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@if [ ! -x "$(DYNCONFORM_CHROMIUM)" ] || [ ! -x "$(DYNCONFORM_CHROMEDRIVER)" ]; then \
+	  $(SUDO) apt-get install -y chromium chromium-driver \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }; \
+	fi
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+## api-baseline: rewrite api/dynconform.json, the baseline CI checks dynconform's own API against
+api-baseline: $(STAMP)
+	$(BIN)/dynconform api snapshot src --package dynconform --tiers api/tiers.yaml \
+	  -o api/dynconform.json
 
 ## bench: every benchmark, one after the other (about 15 minutes; needs PyPI for ai-dynamo)
 bench: $(STAMP)

@@ -144,3 +144,20 @@ def test_export_to_an_unwritable_place_is_one_line_exit_2(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_lazy_command_table_matches_the_commands() -> None:
+    """main() builds only the command it runs; the table it lists the others from must agree
+    with what each command module registers."""
+    import argparse
+
+    from dynconform.cli import _COMMANDS, build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    registered = {c.dest: c.help for c in sub._choices_actions}
+    assert registered == {name: summary for name, (_, _, summary) in _COMMANDS.items()}
+    lazy = build_parser("graph")
+    lazy_sub = next(a for a in lazy._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(lazy_sub.choices) == list(registered)
+    assert lazy_sub.choices["graph"].format_help() == sub.choices["graph"].format_help()

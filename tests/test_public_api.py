@@ -13,6 +13,7 @@ PARTS = [
     "dynconform.conformance",
     "dynconform.stability",
     "dynconform.reports",
+    "dynconform.graph",
     "dynconform.cli",
 ]
 

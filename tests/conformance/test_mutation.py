@@ -32,20 +32,40 @@ from dynconform.conformance._reference import dynconform_command
 from dynconform.reports import CheckResult
 
 CHECKS = default_checks()
-#: Short windows: a violated check fails at the end of its window.
-TIMEOUTS = Timeouts({"consistency": 2.0, "event": 3.0, "fuzz": 8.0, "registration": 15.0})
+#: Short windows: a violated check fails at the end of its window. The reference's file
+#: store forgets a killed worker after its 10 s TTL; a restarted worker is ready when the
+#: restart returns, and listed after the frontend's next poll.
+TIMEOUTS = Timeouts(
+    {
+        "consistency": 2.0,
+        "event": 3.0,
+        "fuzz": 8.0,
+        "registration": 15.0,
+        "deregistration": 20.0,
+        "recovery": 10.0,
+    }
+)
 
 #: Checks no violation mode of the reference can break yet, with the mode they need.
-PENDING: dict[str, str] = {
-    "discovery.worker-registered": "a worker that registers its Endpoint but no Model record",
-    "http.chat.valid": "a chat completion body that breaks http.chat-completion's schema",
-    "http.completion.valid": "a completion body that breaks http.completion's schema",
-    "http.finish-reason-length": "ignore_eos requests that stop short or end with 'stop'",
-    "http.errors.malformed-json": "malformed JSON answered 422 (or with a non-envelope body)",
-    "events.zmq-framing": "a publisher-id frame that differs from the envelope's",
-    "fault.worker-kill-deregisters": "a frontend that keeps a dead worker's model listed",
-    "fault.worker-restart-recovers": "a worker that does not register again after a restart",
-    "http.errors.invalid-parameter": "a frontend that serves max_tokens 0 instead of a 400",
+PENDING: dict[str, str] = {}
+#: Checks that must be killed by the mode made for them, not only by a mode that breaks their
+#: input wholesale (an exposition that does not parse fails every metrics check).
+DEDICATED = {
+    check: check
+    for check in (
+        "discovery.worker-registered",
+        "http.finish-reason-length",
+        "http.errors.malformed-json",
+        "http.errors.invalid-parameter",
+        "events.zmq-framing",
+        "metrics.counters-monotonic",
+        "metrics.requests-total-exact",
+        "fault.worker-kill-deregisters",
+        "fault.worker-restart-recovers",
+    )
+} | {
+    "http.chat.valid": "http.chat.wrong-object",
+    "http.completion.valid": "http.completion.missing-field",
 }
 #: Checks the unmodified reference fails: its bundled expectations file says why.
 _REFERENCE = bundled_expectations("reference")
@@ -63,7 +83,7 @@ class Mode:
 
     @property
     def topology(self) -> str:
-        return "etcd-nats" if self.needs else "file"
+        return "etcd-nats" if {"etcd", "nats"} & set(self.needs) else "file"
 
     def targets(self) -> set[str]:
         return {c.id for c in CHECKS.enforcing(self.contract, self.rule)}
@@ -158,6 +178,8 @@ def _profiles(members: list[Mode]) -> set[str]:
 def test_violation_modes_fail_exactly_their_checks(modes: list[Mode], tmp_path: Path) -> None:
     problems: list[str] = []
     killed: set[str] = set()
+    #: check -> the modes whose run failed it while targeting it
+    killers: dict[str, set[str]] = {}
     for index, members in enumerate(group(modes)):
         workdir = tmp_path / f"run{index}"
         results = run(workdir, members, _profiles(members))
@@ -169,6 +191,8 @@ def test_violation_modes_fail_exactly_their_checks(modes: list[Mode], tmp_path: 
         for mode in members:
             if not mode.targets() & failed:
                 problems.append(f"{mode.name}: none of {sorted(mode.targets())} failed")
+            for check_id in mode.targets() & failed:
+                killers.setdefault(check_id, set()).add(mode.name)
         for check_id in sorted(failed - expected):
             reason = results[check_id].reason[:200]
             modes_run = ", ".join(m.name for m in members)
@@ -180,6 +204,9 @@ def test_violation_modes_fail_exactly_their_checks(modes: list[Mode], tmp_path: 
     stale = set(PENDING) & killed
     if stale:
         problems.append(f"modes now kill {sorted(stale)}: remove them from PENDING")
+    for check_id, mode_name in sorted(DEDICATED.items()):
+        if mode_name not in killers.get(check_id, set()):
+            problems.append(f"{check_id} was not killed by its mode {mode_name}")
     assert not problems, "\n".join(problems)
 
 
@@ -222,3 +249,18 @@ def test_pending_entries_name_real_checks() -> None:
     for check_id, needed in PENDING.items():
         assert _check(check_id).id == check_id
         assert needed
+
+
+def test_dedicated_modes_target_their_checks(modes: list[Mode]) -> None:
+    by_name = {m.name: m for m in modes}
+    for check_id, mode_name in DEDICATED.items():
+        assert check_id in by_name[mode_name].targets(), (check_id, mode_name)
+
+
+def test_documentation_names_the_dedicated_modes() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "conformance.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines() if "|" in line}
+    for check_id, mode_name in DEDICATED.items():
+        assert mode_name in rows[check_id].split("|")[3], check_id
+    for check_id in PENDING:
+        assert "needs a mode" in rows[check_id], check_id

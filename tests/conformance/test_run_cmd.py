@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_entry import main
 from conformance_helpers import assert_no_process_left
 
+from dynconform.cli import main
 from dynconform.reports import load_report
 
 
@@ -111,6 +111,10 @@ def test_run_on_the_reference(capsys: pytest.CaptureFixture[str], tmp_path: Path
     report = load_report(report_dir / "report.json")
     assert {c.status for c in report.checks} == {"passed"}
     assert [p.name for p in report.profiles] == ["streaming"]
+    summary = (report_dir / "summary.md").read_text()
+    assert summary.startswith("## dynconform conformance: PASSED")
+    page = (report_dir / "report.html").read_text()
+    assert "http.stream.done-terminator" in page
     assert_no_process_left(str(report_dir))
 
 

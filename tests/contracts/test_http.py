@@ -509,3 +509,23 @@ def test_schemathesis_request_bodies_satisfy_the_request_contract(path: str, con
         assert report.ok, [str(v) for v in report.violations]
 
     check()
+
+
+def test_streamed_completion_choice_may_omit_finish_reason_until_it_finishes() -> None:
+    # A live 1.6.1 frontend leaves `finish_reason` out of a streamed completion choice until
+    # the chunk that finishes it; where the key appears it keeps its values.
+    chunk = {
+        "id": "cmpl-1",
+        "choices": [{"text": "the", "index": 0}],
+        "created": 1795354720,
+        "model": "tiny",
+        "system_fingerprint": None,
+        "object": "text_completion",
+        "usage": None,
+    }
+    assert Validator().validate("http.completion-chunk", chunk).ok
+    chunk["choices"][0]["finish_reason"] = 7  # type: ignore[index]
+    assert Validator().validate("http.completion-chunk", chunk).rules() == {"schema.enum"}
+    del chunk["choices"][0]["index"]  # type: ignore[attr-defined]
+    chunk["choices"][0]["finish_reason"] = None  # type: ignore[index]
+    assert "schema.required" in Validator().validate("http.completion-chunk", chunk).rules()

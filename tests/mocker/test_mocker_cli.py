@@ -83,6 +83,11 @@ def busy_port() -> Iterator[int]:
         (["--model-dir", "/nonexistent/model"], "model directory not found"),
         (["--violate", "no-such-mode"], "unknown violation mode"),
         (["--violate", "discovery.lease-matches-instance"], "needs --discovery etcd"),
+        (
+            ["--event-plane", "nats", "--violate", "events.zmq-framing"],
+            "needs --event-plane zmq",
+        ),
+        (["--control-port", "70000"], "--control-port must be between"),
         (["--discovery", "etcd", "--etcd", "http://127.0.0.1:9"], "cannot reach etcd"),
         (["--event-plane", "nats", "--nats", "nats://127.0.0.1:9"], "cannot reach nats"),
         (["--failure-types", "418"], "unknown failure type"),

@@ -3,24 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from dynconform import __version__
 from dynconform.cli._common import Parser, UsageError, fail
-from dynconform.cli.api_cmd import add_api
-from dynconform.cli.contracts_cmd import add_contracts, add_validate
-from dynconform.cli.mocker_cmd import add_mocker
-from dynconform.cli.run_cmd import add_checks, add_run
-from dynconform.cli.surfaces_cmd import add_surfaces
-from dynconform.cli.tap_cmd import add_tap
-from dynconform.contracts import InputError, UnknownContractError
 
 __all__ = ["build_parser", "main"]
 
+#: Every command: its module, the function that adds it (and its siblings) to the parser, and
+#: its one-line help. Only the module of the command being run is imported, so that a command
+#: does not pay for the imports of all the others.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("run_cmd", "add_run", "run the conformance suite against a Dynamo deployment"),
+    "checks": ("run_cmd", "add_checks", "the conformance check catalogue"),
+    "validate": ("contracts_cmd", "add_validate", "validate a file against a contract"),
+    "contracts": (
+        "contracts_cmd",
+        "add_contracts",
+        "list, show, export and self-check the bundled contracts",
+    ),
+    "graph": (
+        "graph_cmd",
+        "add_graph",
+        "validate a graph deployment config, or render it as a DynamoGraphDeployment",
+    ),
+    "mocker": (
+        "mocker_cmd",
+        "add_mocker",
+        "run the reference implementation (frontend + mock workers)",
+    ),
+    "tap": (
+        "tap_cmd",
+        "add_tap",
+        "validate every event of a capture with the contracts and all stream rules",
+    ),
+    "api": ("api_cmd", "add_api", "snapshot, diff and check a Python API with stability tiers"),
+    "surfaces": (
+        "surfaces_cmd",
+        "add_surfaces",
+        "snapshot and diff CLI flags, env variables, metrics and CRDs",
+    ),
+    "report": (
+        "report_cmd",
+        "add_report",
+        "render a saved report; build a release-to-release stability report",
+    ),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, one where only that command is complete and the
+    others are only listed (what :func:`main` uses)."""
     parser = Parser(
         prog="dynconform",
         description=(
@@ -30,38 +66,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynconform {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    add_run(sub)
-    add_checks(sub)
-    add_validate(sub)
-    add_contracts(sub)
-    add_mocker(sub)
-    add_tap(sub)
-    add_api(sub)
-    add_surfaces(sub)
+    for name, (module, adder, summary) in _COMMANDS.items():
+        if command is None or command == name:
+            getattr(importlib.import_module(f"dynconform.cli.{module}"), adder)(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command named on the command line, or "" when there is none (help, --version)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), "")
+    return first if first in _COMMANDS else ""
+
+
+def _error_line(exc: Exception) -> str | None:
+    """The one-line message for an error the user can fix, or None for a bug."""
+    # The contracts package is imported only by commands that use it: an exception of its
+    # kinds can only come from there.
+    contracts = sys.modules.get("dynconform.contracts")
+    if contracts is not None and isinstance(exc, contracts.UnknownContractError):
+        return str(exc.args[0])
+    if contracts is not None and isinstance(exc, contracts.InputError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        target = f"{exc.filename}: " if exc.filename else ""
+        return f"{target}{exc.strerror or exc}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 failed check, 2 usage error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(args_list))
+    args = parser.parse_args(args_list)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
     try:
         code: int = args.func(args)
-    except UnknownContractError as exc:
-        return fail(str(exc.args[0]))
-    except (InputError, UsageError) as exc:
+    except UsageError as exc:
         return fail(str(exc))
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except OSError as exc:
-        target = f"{exc.filename}: " if exc.filename else ""
-        return fail(f"{target}{exc.strerror or exc}")
     except KeyboardInterrupt:
         sys.stderr.write("dynconform: interrupted\n")
         return 130
+    except Exception as exc:
+        line = _error_line(exc)
+        if line is None:
+            raise
+        return fail(line)
     return code

@@ -52,9 +52,11 @@ def _add_serve(msub: Any) -> None:
         epilog=(
             "examples:\n"
             "  dynconform mocker serve --workers 2 --speedup-ratio 0\n"
+            "  dynconform mocker serve --workers 2 --router-mode kv\n"
             "  dynconform mocker serve --discovery etcd --event-plane nats --port 0 \\\n"
             "      --ready-file ready.json\n"
-            "  dynconform mocker serve --violate kv.block-hash-chain"
+            "  dynconform mocker serve --violate kv.block-hash-chain\n"
+            "  curl -X POST $(jq -r .control.url ready.json)/workers/0/restart"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -70,6 +72,12 @@ def _add_serve(msub: Any) -> None:
     p.add_argument("--speedup-ratio", type=float, default=1.0, help="0: no simulated delays")
     p.add_argument("--port", type=int, default=8000, help="frontend HTTP port (0: a free one)")
     p.add_argument("--lease-ttl", type=int, default=10, help="discovery lease TTL in seconds")
+    p.add_argument(
+        "--router-mode",
+        choices=("round-robin", "random", "kv"),
+        default="round-robin",
+        help="how the frontend picks a worker (kv: by cached prefix blocks and load)",
+    )
     p.add_argument(
         "--violate",
         action="append",
@@ -88,6 +96,14 @@ def _add_serve(msub: Any) -> None:
         "--record-requests", action="store_true", help="workers record request-plane frames"
     )
     p.add_argument("--ready-file", type=Path, help="write the stack's URLs as JSON when ready")
+    p.add_argument(
+        "--control-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="loopback port of the control endpoint that kills and restarts workers "
+        "(POST /workers/N/kill, /workers/N/restart; default: a free port)",
+    )
     p.add_argument("--workdir", type=Path, help="keep logs and discovery files here")
     p.set_defaults(func=cmd_serve)
 
@@ -106,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         speedup_ratio=args.speedup_ratio,
         port=args.port,
         lease_ttl=args.lease_ttl,
+        router_mode=args.router_mode,
         violations=tuple(args.violate),
         failure_rate=args.failure_rate,
         failure_types=tuple(t.strip() for t in args.failure_types.split(",") if t.strip()),
@@ -114,6 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         startup_time=args.startup_time,
         record_requests=args.record_requests,
         ready_file=args.ready_file,
+        control_port=args.control_port,
         workdir=args.workdir,
     )
     try:
@@ -170,6 +188,7 @@ def cmd_violations(args: argparse.Namespace) -> int:
                 "component": m.component,
                 "surface": m.surface,
                 "needs": list(m.needs),
+                "behaviour": m.behaviour,
                 "summary": m.summary,
             }
             for m in modes
@@ -180,6 +199,7 @@ def cmd_violations(args: argparse.Namespace) -> int:
     rule_width = max(len(m.rule) for m in modes)
     for m in modes:
         needs = f" [needs {', '.join(m.needs)}]" if m.needs else ""
+        needs += " [behaviour]" if m.behaviour else ""
         sys.stdout.write(
             f"{m.name:<{width}}  {m.rule:<{rule_width}}  {m.contract}: {m.summary}{needs}\n"
         )

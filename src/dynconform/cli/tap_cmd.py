@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from dynconform.cli._common import fail
+from dynconform.conformance import (
+    DEFAULT_SCOPE,
+    LiveProgress,
+    LiveTap,
+    LiveTapConfig,
+    LiveTapError,
+)
 from dynconform.contracts import InputError
 from dynconform.contracts.fast import ReplayProgress, ReplaySummary, replay
+from dynconform.reports import TapReport, redact, redact_data, write_tap_report
 
-EXIT_OK, EXIT_INVALID = 0, 1
-LIVE_NOT_YET = "live attach (--nats/--zmq/--discovery) is not available yet; use --replay FILE"
+EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def add_tap(sub: Any) -> None:
@@ -22,12 +30,21 @@ def add_tap(sub: Any) -> None:
         description=(
             "Validate every event-plane message against the events contracts and all their "
             "rules (sequence gaps and duplicates, hash chains, removed-before-stored, ...) at "
-            "line rate. --replay reads a raw event-plane capture; each pass over it is a "
-            "stream of its own. Live rates and violation counts go to stderr when it is a "
-            "terminal. Exit 0 no violation, 1 violations, 2 usage or input error."
+            "line rate. Live: attach to a running deployment through its discovery store "
+            "(--discovery), which announces the ZMQ publishers and NATS subjects, and "
+            "validate every event and every discovery record put until --duration or Ctrl-C; "
+            "--report writes a TapReport (JSON, or YAML for .yaml). --replay reads a raw "
+            "event-plane capture instead; each pass over it is a stream of its own. Live "
+            "rates and violation counts go to stderr: one line rewritten in place on a "
+            "terminal, a line every --every seconds otherwise. Exit 0 no violation, "
+            "1 violations, 2 usage or input error, 130 interrupted (the report is written)."
         ),
         epilog=(
             "examples:\n"
+            "  dynconform tap --discovery file:///tmp/dynamo_store_kv --duration 60\n"
+            "  dynconform tap --discovery etcd://127.0.0.1:2379 --nats nats://127.0.0.1:4222 \\\n"
+            "      --report tap.yaml\n"
+            "  dynconform tap --zmq tcp://127.0.0.1:5557 --scope dynamo/backend/generate --json\n"
             "  dynconform tap --replay event_plane_raw.bin\n"
             "  dynconform tap --replay event_plane_raw.bin --loop 0 --duration 60 --json"
         ),
@@ -38,14 +55,35 @@ def add_tap(sub: Any) -> None:
         metavar="FILE",
         help="raw event-plane capture (u16 subject length, subject, u32 data length, data)",
     )
-    p.add_argument("--nats", metavar="URL", help="attach to NATS (not available yet)")
     p.add_argument(
-        "--zmq", metavar="ENDPOINT", help="attach to a ZMQ event plane (not available yet)"
+        "--discovery",
+        metavar="URI",
+        help="discovery store to watch: etcd://HOST:PORT or file://DIR (DYN_FILE_KV)",
+    )
+    p.add_argument("--nats", metavar="URL", help="NATS server of the event plane: nats://HOST:PORT")
+    p.add_argument(
+        "--zmq",
+        metavar="ENDPOINT",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="ZMQ publishers to connect besides those discovery announces (tcp://HOST:PORT)",
     )
     p.add_argument(
-        "--discovery", metavar="URI", help="etcd://... or file://DIR (not available yet)"
+        "--scope",
+        default=DEFAULT_SCOPE,
+        metavar="NS/COMPONENT/ENDPOINT",
+        help=f"subject scope of --zmq publishers without a discovery record "
+        f"(default {DEFAULT_SCOPE})",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--report", metavar="FILE", help="write the TapReport here (live)")
+    p.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="progress interval (default 1 on a terminal, 5 otherwise)",
+    )
     p.add_argument(
         "--loop",
         type=int,
@@ -109,16 +147,23 @@ def format_summary(summary: ReplaySummary, limit: int) -> str:
 
 
 def cmd_tap(args: argparse.Namespace) -> int:
-    if args.nats or args.zmq or args.discovery:
-        return fail(LIVE_NOT_YET)
-    if args.replay is None:
-        return fail("give --replay FILE (" + LIVE_NOT_YET.split(";")[0] + ")")
-    if args.loop < 0:
-        return fail("--loop must be >= 0")
+    live = bool(args.nats or args.zmq or args.discovery)
     if args.duration is not None and args.duration <= 0:
         return fail("--duration must be > 0")
     if args.max < 0:
         return fail("--max must be >= 0")
+    if args.every is not None and args.every <= 0:
+        return fail("--every must be > 0")
+    if live and args.replay is not None:
+        return fail("--replay reads a capture; it does not go with --discovery/--nats/--zmq")
+    if live:
+        return _live(args)
+    if args.replay is None:
+        return fail("give --discovery URI, --nats URL or --zmq ENDPOINT, or --replay FILE")
+    if args.report is not None:
+        return fail("--report goes with a live tap (--discovery/--nats/--zmq)")
+    if args.loop < 0:
+        return fail("--loop must be >= 0")
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
         summary = replay(
@@ -138,3 +183,118 @@ def cmd_tap(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary, args.max))
     return EXIT_OK if summary.ok else EXIT_INVALID
+
+
+class _LiveProgress:
+    """Live counts on stderr: one line rewritten in place on a terminal, lines otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.terminal = stream.isatty()
+        self.shown = False
+
+    def attached(self, tap: LiveTap) -> None:
+        channels = len(tap.zmq.handshaken) if tap.zmq is not None else 0
+        parts = [f"{channels} ZMQ publisher{'s' if channels != 1 else ''}"]
+        if tap.nats is not None:
+            parts.append(f"NATS {tap.config.nats}")
+        if tap.discovery is not None:
+            parts.append(f"discovery {tap.config.discovery}")
+        self._line("attached: " + redact(", ".join(parts)), keep=True)
+
+    def __call__(self, progress: LiveProgress) -> None:
+        n = progress.violations
+        self._line(
+            f"{progress.seconds:,.0f} s  {progress.events:,} events  {progress.rate:,.0f} "
+            f"events/s  {progress.records:,} records  {n:,} violation{'s' if n != 1 else ''}",
+            keep=False,
+        )
+
+    def _line(self, text: str, *, keep: bool) -> None:
+        if self.terminal:
+            self.stream.write(f"\r{text}\x1b[K" + ("\n" if keep else ""))
+            self.shown = not keep
+        else:
+            self.stream.write(f"dynconform tap: {text}\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.terminal and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def format_live(report: TapReport, limit: int) -> str:
+    """The report of a live tap for people."""
+    total = report.violation_count
+    verdict = "valid" if report.passed else f"INVALID, {total:,} violation(s)"
+    where = redact(
+        ", ".join(
+            f"{k} {v if isinstance(v, str) else ' '.join(v)}" for k, v in report.source.items()
+        )
+    )
+    records = report.record_puts + report.record_deletes
+    lines = [
+        f"{where}: {report.events:,} events and {records:,} discovery records in "
+        f"{report.seconds:.1f} s ({report.events_per_second:,.0f} events/s): {verdict}"
+    ]
+    if report.stopped != "end":
+        lines.append(f"  stopped: {report.stopped}")
+    for publisher in report.by_publisher:
+        first = publisher.first_sequence
+        since = "" if first is None else f" from sequence {first}"
+        lines.append(
+            f"  publisher {publisher.publisher_id} {publisher.topic}: "
+            f"{publisher.events:,} events{since}"
+        )
+    kinds = ", ".join(
+        f"{kind} {counts.get('puts', 0)} put/{counts.get('deletes', 0)} deleted"
+        for kind, counts in sorted(report.by_record_type.items())
+    )
+    if kinds:
+        lines.append(f"  records: {kinds}")
+    checked = ", ".join(f"{name} {n:,}" for name, n in sorted(report.by_contract.items()))
+    lines.append(f"  checked: {checked or 'nothing'}")
+    for rule, n in sorted(report.violations_by_rule.items()):
+        lines.append(f"  {rule}: {n:,}")
+    for v in report.violations[:limit]:
+        at = f" {v.where}" if v.where else ""
+        number = "" if v.index is None else f" #{v.index}"
+        lines.append(
+            f"  - {v.source}{number}{at}: [{v.contract}] {v.rule} {v.pointer}: {v.message}"
+        )
+    hidden = total - min(limit, len(report.violations))
+    if hidden > 0:
+        lines.append(f"  ... {hidden:,} more (see --report or --json)")
+    lines += [f"  note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def _live(args: argparse.Namespace) -> int:
+    config = LiveTapConfig(
+        discovery=args.discovery,
+        nats=args.nats,
+        zmq=tuple(args.zmq),
+        scope=args.scope,
+        keep=max(args.max, 100),
+    )
+    progress = _LiveProgress(sys.stderr)
+    every = args.every if args.every is not None else (1.0 if progress.terminal else 5.0)
+    try:
+        tap = LiveTap(config)
+        report = tap.run(
+            args.duration, on_progress=progress, every=every, on_attached=progress.attached
+        )
+    except LiveTapError as exc:
+        return fail(str(exc))
+    finally:
+        progress.clear()
+    if args.report is not None:
+        write_tap_report(report, Path(args.report))
+    if args.json:
+        print(json.dumps(redact_data(report.to_dict()), indent=2))
+    else:
+        print(format_live(report, args.max))
+    if report.stopped == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.passed else EXIT_INVALID

@@ -28,6 +28,13 @@ from dynconform.conformance._expectations import (
     bundled_expectations,
     load_expectations,
 )
+from dynconform.conformance._live_tap import (
+    DEFAULT_SCOPE,
+    LiveProgress,
+    LiveTap,
+    LiveTapConfig,
+    LiveTapError,
+)
 from dynconform.conformance._profiles import DEFAULT_PROFILES, FEATURES, PROFILES
 from dynconform.conformance._session import (
     BACKENDS,
@@ -44,6 +51,7 @@ from dynconform.conformance.checks import default_checks
 __all__ = [
     "BACKENDS",
     "DEFAULT_PROFILES",
+    "DEFAULT_SCOPE",
     "DEFAULT_TIMEOUTS",
     "FEATURES",
     "PHASES",
@@ -56,6 +64,10 @@ __all__ = [
     "Context",
     "Deviation",
     "Expectations",
+    "LiveProgress",
+    "LiveTap",
+    "LiveTapConfig",
+    "LiveTapError",
     "RunConfig",
     "RunOutcome",
     "Session",

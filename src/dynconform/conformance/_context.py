@@ -11,6 +11,7 @@ from dynconform.conformance._discovery_tap import DiscoveryTap
 from dynconform.conformance._errors import CheckFailed, CheckSkipped
 from dynconform.conformance._event_tap import EventTap
 from dynconform.conformance._http import HttpClient
+from dynconform.conformance._latency import LatencyLog
 from dynconform.conformance._sut import Sut
 from dynconform.conformance._timeouts import Timeouts, eventually
 from dynconform.contracts import ValidationReport, Validator, Violation
@@ -32,6 +33,8 @@ class Shared:
         self.memo: dict[str, Any] = {}
         #: token-id prompts sent during the run, with the model they went to
         self.token_prompts: list[tuple[str, list[int]]] = []
+        #: latencies of the frontend's responses, for the report's measurements
+        self.latencies = LatencyLog()
 
 
 class Context:
@@ -57,7 +60,9 @@ class Context:
         self.events = events
         #: seeded per check, so a check's inputs do not depend on which others ran
         self.rng = random.Random(f"{seed}:{check.id}")
-        self.http = HttpClient(sut.frontend_url, timeout=timeouts.request)
+        self.http = HttpClient(
+            sut.frontend_url, timeout=timeouts.request, on_response=shared.latencies.record
+        )
 
     @property
     def validator(self) -> Validator:

@@ -116,9 +116,10 @@ class DiscoveryTap:
         with self._lock:
             return list(self._versions)
 
-    def timeline(self) -> list[KeyEvent]:
+    def timeline(self, start: int = 0) -> list[KeyEvent]:
+        """Keys appearing, changing and vanishing, in order (from the ``start``-th on)."""
         with self._lock:
-            return list(self._timeline)
+            return self._timeline[start:]
 
     def records(self, record_type: str) -> list[dict[str, Any]]:
         """The current records (values) of one ``type``: Endpoint, Model, EventChannel, ..."""
@@ -246,7 +247,7 @@ def discovery_tap(location: str) -> DiscoveryTap:
         ttl = 10.0
         with contextlib.suppress(KeyError, IndexError, ValueError):
             ttl = float(parse_qs(parts.query)["ttl"][0])
-        return FileDiscoveryTap(Path(parts.path), ttl=ttl)
+        return FileDiscoveryTap(Path(parts.netloc + parts.path), ttl=ttl)
     if parts.scheme in ("etcd", "http", "https"):
         scheme = "https" if parts.scheme == "https" else "http"
         if not parts.netloc:

@@ -13,6 +13,10 @@ exactly like the NATS captures:
 
 Framing faults (frame count, header, id/sequence frames that disagree with the envelope) are
 kept apart in :attr:`EventTap.framing_issues`.
+
+With :attr:`EventTap.on_frame` set, a tap keeps nothing: it hands each message's raw bytes
+(the msgpack envelope, or the request-plane frame) to that callable instead, for validation
+at line rate.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
@@ -49,6 +55,25 @@ MAX_MESSAGES = 200_000
 _U64 = struct.Struct(">Q")
 _FRAME_HEAD = struct.Struct(">BI")
 ZMQ_FRAME_VERSION = 1
+#: ``(plane, subject, data)`` of one message, for taps that hand messages on raw
+FrameSink = Callable[[str, str, bytes], None]
+
+
+class _Ids(msgspec.Struct):
+    publisher_id: Any = msgspec.UNSET
+    sequence: Any = msgspec.UNSET
+
+
+_IDS = msgspec.msgpack.Decoder(_Ids)
+
+
+def _envelope_ids(raw: bytes) -> dict[str, Any] | None:
+    """``publisher_id`` and ``sequence`` of an envelope (those present), without its payload."""
+    try:
+        ids = _IDS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return {k: v for k, v in msgspec.structs.asdict(ids).items() if v is not msgspec.UNSET}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +120,11 @@ class EventTap:
         self._messages: list[Observed] = []
         self.dropped = 0
         self.framing_issues: list[str] = []
+        #: framing faults found, including those beyond the ones kept
+        self.framing_total = 0
         self.errors: list[str] = []
+        #: when set, messages go here as raw bytes instead of being kept
+        self.on_frame: FrameSink | None = None
         self.other = 0
         self.by_subject: Counter[str] = Counter()
         self._lock = threading.Condition()
@@ -136,6 +165,7 @@ class EventTap:
 
     def _framing(self, issue: str) -> None:
         with self._lock:
+            self.framing_total += 1
             if len(self.framing_issues) < 1000:
                 self.framing_issues.append(issue)
 
@@ -180,18 +210,28 @@ class ZmqEventTap(EventTap):
 
     kind = "zmq"
 
-    def __init__(self, discovery: DiscoveryTap, *, endpoints: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        discovery: DiscoveryTap,
+        *,
+        endpoints: tuple[str, ...] = (),
+        scope: tuple[str, str | None, str | None] | None = None,
+    ) -> None:
         super().__init__()
         self.discovery = discovery
-        #: endpoint -> subject prefix; fixed endpoints have no channel record (``None``)
+        #: endpoints given explicitly, and the scope of their subjects unless a channel
+        #: record names one (``None``: the subject is the topic alone)
         self.fixed = endpoints
+        self.fixed_scope = scope
         self.connected: dict[str, tuple[str, str | None, str | None] | None] = {}
         #: endpoints whose ZMTP handshake completed, so the subscription has been sent
         self.handshaken: set[str] = set()
 
     def channels(self) -> dict[str, tuple[str, str | None, str | None] | None]:
         """The ZMQ endpoints to connect: from ``EventChannel`` records plus fixed ones."""
-        found: dict[str, tuple[str, str | None, str | None] | None] = dict.fromkeys(self.fixed)
+        found: dict[str, tuple[str, str | None, str | None] | None] = dict.fromkeys(
+            self.fixed, self.fixed_scope
+        )
         for record in self.discovery.records("EventChannel"):
             transport = record.get("transport")
             if not isinstance(transport, dict) or transport.get("kind") != "Zmq":
@@ -279,7 +319,8 @@ class ZmqEventTap(EventTap):
             self._framing(
                 f"{where} topic {topic!r}: frame header says {length} bytes, {len(envelope)} follow"
             )
-        decoded = _envelope_view(envelope)
+        sink = self.on_frame
+        decoded = _envelope_view(envelope) if sink is None else _envelope_ids(envelope)
         if isinstance(decoded, dict):
             for name, raw in (("publisher_id", pid_raw), ("sequence", seq_raw)):
                 value = _U64.unpack(raw)[0]
@@ -293,6 +334,9 @@ class ZmqEventTap(EventTap):
         else:
             namespace, component, endpoint_name = scope
             subject = format_subject(namespace, topic, component=component, endpoint=endpoint_name)
+        if sink is not None:
+            sink("event_plane", subject, envelope)
+            return
         self._keep({"subject": subject, "plane": "event_plane", "decoded": decoded})
 
 
@@ -343,6 +387,16 @@ class NatsTap(EventTap):
                 await nc.close()
 
     def _route(self, subject: str, data: bytes) -> None:
+        sink = self.on_frame
+        if sink is not None:
+            if subject.startswith("namespace."):
+                sink("event_plane", subject, data)
+            elif subject in self.request_subjects():
+                sink("request_plane", subject, data)
+            else:
+                with self._lock:
+                    self.other += 1
+            return
         if subject.startswith("namespace."):
             self._keep(
                 {"subject": subject, "plane": "event_plane", "decoded": _envelope_view(data)}

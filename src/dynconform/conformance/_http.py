@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ class Response:
     body: bytes
     elapsed: float
     request_body: bytes | None = field(default=None, repr=False)
+    #: seconds from sending the request to the first byte of the body (None: empty body)
+    first_byte: float | None = None
 
     @property
     def text(self) -> str:
@@ -53,9 +56,15 @@ class Response:
 
 
 class HttpClient:
-    """Sends requests to one base URL (``http://host:port``)."""
+    """Sends requests to one base URL (``http://host:port``); ``on_response`` sees every
+    response (the run's latency record)."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        on_response: Callable[[Response], None] | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -65,6 +74,7 @@ class HttpClient:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
+        self.on_response = on_response
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.scheme == "https":
@@ -89,7 +99,9 @@ class HttpClient:
         try:
             conn.request(method, url, body=body, headers=sent)
             raw = conn.getresponse()
-            data = raw.read()
+            data = raw.read1()  # whatever arrived first: the first event of a stream
+            first_byte = time.monotonic() - start if data else None
+            data += raw.read()
             status = raw.status
             got = {k.lower(): v for k, v in raw.getheaders()}
         except (OSError, http.client.HTTPException) as exc:
@@ -98,7 +110,11 @@ class HttpClient:
             ) from None
         finally:
             conn.close()
-        return Response(method, path, status, got, data, time.monotonic() - start, body)
+        elapsed = time.monotonic() - start
+        response = Response(method, path, status, got, data, elapsed, body, first_byte)
+        if self.on_response is not None:
+            self.on_response(response)
+        return response
 
     def get(self, path: str) -> Response:
         return self.request("GET", path)

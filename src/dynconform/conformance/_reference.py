@@ -2,20 +2,21 @@
 
 The stack writes a ready file with its URLs once the frontend lists the model; everything the
 checks need (worker system servers, discovery, event plane) comes from that file. Workers are
-children of the stack, each in its own process group; for fault injection a worker is killed
-by its process group and restarted from the command line it ran with.
+children of the stack, each in its own process group; for fault injection the stack kills a
+worker's process group and starts it again with the command line it ran with, when asked
+over its control endpoint (the ``control`` URL of the ready file).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,8 @@ class ReferenceLauncher:
         self.workdir = workdir
         self.stack: ManagedProcess | None = None
         self.info: dict[str, Any] = {}
-        self._restarted: dict[int, ManagedProcess] = {}
-        self._argv: dict[int, tuple[list[str], str]] = {}
-        self._log_dir = Path()
+        #: seconds a restarted worker has to become ready
+        self.restart_timeout = 120.0
 
     def _spec(self, workdir: Path) -> ProcessSpec:
         argv = [
@@ -111,7 +111,6 @@ class ReferenceLauncher:
     def start(self, log_dir: Path, timeout: float) -> Sut:
         workdir = (self.workdir or log_dir / "sut").resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        self._log_dir = log_dir
         ready = workdir / "ready.json"
         ready.unlink(missing_ok=True)
         shutil.rmtree(workdir / "stack", ignore_errors=True)  # left by an earlier run
@@ -166,35 +165,33 @@ class ReferenceLauncher:
 
     # -- fault injection -----------------------------------------------------------------------
 
-    def kill_worker(self, index: int) -> None:
-        if index in self._restarted:
-            self._restarted.pop(index).kill()
-            return
-        pid = int(self.info["workers"][index]["pid"])
-        proc = Path(f"/proc/{pid}")
+    def _control(self, index: int, action: str) -> dict[str, Any]:
+        """Ask the stack's control endpoint to ``kill`` or ``restart`` worker ``index``."""
+        control = (self.info.get("control") or {}).get("url")
+        if not control:
+            raise SutError("the reference's ready file names no control endpoint")
+        url = f"{control}/workers/{index}/{action}"
+        request = urllib.request.Request(url, data=b"", method="POST")
         try:
-            argv = (proc / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-            cwd = os.readlink(proc / "cwd")
-        except OSError as exc:
-            raise SutError(f"cannot read worker {index}'s command line: {exc}") from None
-        self._argv[index] = ([a.decode() for a in argv], cwd)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while proc.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            with urllib.request.urlopen(request, timeout=self.restart_timeout) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("message", "")
+            except ValueError:
+                message = ""
+            raise SutError(f"{action} of worker {index} failed ({exc.code}): {message}") from None
+        except (OSError, ValueError) as exc:
+            raise SutError(f"{action} of worker {index}: {url}: {exc}") from None
+
+    def kill_worker(self, index: int) -> None:
+        self._control(index, "kill")
 
     def restart_worker(self, index: int) -> None:
-        if index not in self._argv:
-            raise SutError(f"worker {index} was not killed by the runner")
-        argv, cwd = self._argv[index]
-        spec = ProcessSpec(f"worker-{index}-restarted", tuple(argv), cwd=Path(cwd))
-        self._restarted[index] = ManagedProcess(spec, self._log_dir)
+        self.info["workers"][index] = self._control(index, "restart")
 
     def stop(self) -> None:
-        for proc in self._restarted.values():
-            proc.stop()
-        self._restarted.clear()
         if self.stack is not None:
             self.stack.stop()
             self.stack = None

@@ -11,6 +11,7 @@ directly::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import tempfile
 import time
@@ -34,12 +35,15 @@ from dynconform.conformance._expectations import (
 )
 from dynconform.conformance._launch import Launcher, Plan, wait_for_model
 from dynconform.conformance._profiles import DEFAULT_PROFILES, FEATURES, PROFILES
+from dynconform.conformance._reproduce import reproduce_command
 from dynconform.conformance._sut import Sut, WorkerEndpoint
 from dynconform.conformance._timeouts import Timeouts
 from dynconform.reports import (
     CheckResult,
     ConformanceReport,
     Implementation,
+    markdown,
+    write_html,
     write_junit,
     write_report,
 )
@@ -347,7 +351,10 @@ class Session:
         sut = self.sut
         expectations = self.expectations()
         topology = sut.topology if sut else self.config.topology
-        applied = apply_expectations(results, expectations, topology)
+        applied = [
+            dataclasses.replace(r, reproduce=r.reproduce or reproduce_command(self.config, r.id))
+            for r in apply_expectations(results, expectations, topology)
+        ]
         implementation = Implementation(
             name=sut.name if sut else "unknown",
             version=sut.version if sut else "unknown",
@@ -368,15 +375,24 @@ class Session:
             timeouts=self.config.timeouts.as_dict(),
             taps=self.taps_summary(),
             expectations=expectations.source if expectations else None,
+            measurements=self.shared.latencies.measurements(),
         )
 
     def write(self, report: ConformanceReport) -> list[Path]:
-        """Write the report (JSON, YAML, JUnit XML) into the report directory, if any."""
+        """Write the report into the report directory, if any.
+
+        JSON and YAML (the versioned report), JUnit XML, a self-contained HTML page and a
+        Markdown summary (for a PR comment or ``$GITHUB_STEP_SUMMARY``).
+        """
         if self.config.report_dir is None:
             return []
         directory = self.config.report_dir
         paths = write_report(report, directory)
         paths.append(write_junit(report, directory / "junit.xml"))
+        paths.append(write_html(report, directory / "report.html"))
+        summary = directory / "summary.md"
+        summary.write_text(markdown(report), encoding="utf-8")
+        paths.append(summary)
         return paths
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from dynconform.contracts._catalog import (
     FAMILIES,
+    OUTPUT_FAMILIES,
     SCHEMA_BASE,
     Catalog,
     Contract,
     Dispatch,
     UnknownContractError,
 )
-from dynconform.contracts._io import FORMATS, InputError, json_view, read_instances
+from dynconform.contracts._io import FORMATS, InputError, json_view, read_input, read_instances
 from dynconform.contracts._model import ValidationReport, Violation
 from dynconform.contracts._rules import (
     CorrelationRule,
@@ -45,6 +46,7 @@ from dynconform.contracts.rules import default_rules
 __all__ = [
     "FAMILIES",
     "FORMATS",
+    "OUTPUT_FAMILIES",
     "SCHEMA_BASE",
     "Catalog",
     "Contract",
@@ -69,6 +71,7 @@ __all__ = [
     "export_contracts",
     "json_pointer",
     "json_view",
+    "read_input",
     "read_instances",
     "record_rule",
     "replay",

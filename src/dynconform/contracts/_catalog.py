@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 #: Every schema's ``$id`` starts with this; the rest is ``{family}/{name}.v{major}.json``.
 SCHEMA_BASE = "https://dynconform.dev/schemas/"
 
-#: The seven contract families, in the order they are listed.
+#: The contract families, in the order they are listed.
 FAMILIES: tuple[str, ...] = (
     "discovery",
     "events",
@@ -26,7 +26,12 @@ FAMILIES: tuple[str, ...] = (
     "http",
     "request-plane",
     "deployment",
+    "report",
 )
+
+#: Families that describe dynconform's own outputs rather than Dynamo's formats: no ai-dynamo
+#: capture backs them; their examples come from real dynconform runs.
+OUTPUT_FAMILIES: tuple[str, ...] = ("report",)
 
 
 class UnknownContractError(LookupError):

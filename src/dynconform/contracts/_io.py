@@ -212,24 +212,26 @@ def parse(data: bytes, fmt: str, name: str) -> tuple[list[Any], bool]:
     raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
+def read_input(path: str) -> tuple[bytes, str]:
+    """The bytes of ``path`` (``-`` for standard input) and the name to report it by;
+    ``InputError`` with a one-line reason when it cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer.read(), "<stdin>"
+    try:
+        return Path(path).read_bytes(), path
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def read_instances(path: str, fmt: str | None = None) -> tuple[list[Any], bool, str]:
     """Read ``path`` (``-`` for standard input); return instances, stream flag and format."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if path == "-":
-        data = sys.stdin.buffer.read()
-        name = "<stdin>"
-    else:
-        file = Path(path)
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise InputError(f"{path}: is a directory") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-        name = path
+    data, name = read_input(path)
     chosen = fmt or sniff(data, name)
     items, stream = parse(data, chosen, name)
     return items, stream, chosen

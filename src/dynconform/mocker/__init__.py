@@ -15,8 +15,9 @@ events (:data:`EngineEvent`) whose ``to_wire`` gives the ai-dynamo 1.6.1 payload
         result = await engine.complete(GenerateRequest("r1", prompt, max_tokens=8))
 
 The servers run as processes (:class:`MockerStack`, ``dynconform mocker serve``) or in-process
-(:class:`Worker`, :class:`Frontend`); :data:`VIOLATIONS` lists the modes that break one
-contract rule on purpose.
+(:class:`Worker`, :class:`Frontend`); a stack kills and restarts its workers on request
+(:mod:`dynconform.mocker.control`); :data:`VIOLATIONS` lists the modes that break one
+contract rule or behaviour on purpose.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from dynconform.mocker.config import EngineConfig, TimingModel
+from dynconform.mocker.detokenizer import IncrementalDetokenizer
 from dynconform.mocker.engine import EngineClosedError, MockEngine
 from dynconform.mocker.events import (
     EngineEvent,
@@ -54,6 +56,7 @@ from dynconform.mocker.protocol import (
     FinishReason,
     GenerateRequest,
     RequestError,
+    TokenLogprob,
     Usage,
 )
 from dynconform.mocker.scheduler import Batch, Scheduler
@@ -78,6 +81,7 @@ __all__ = [
     "Frontend",
     "FrontendConfig",
     "GenerateRequest",
+    "IncrementalDetokenizer",
     "KvBlockManager",
     "KvCleared",
     "KvEvent",
@@ -97,6 +101,7 @@ __all__ = [
     "ServeOptions",
     "StoredBlock",
     "TimingModel",
+    "TokenLogprob",
     "Tokenizer",
     "Usage",
     "ViolationMode",

@@ -67,7 +67,8 @@ class FileStore:
     async def put(self, key: str, record: dict[str, Any]) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
+        # Dynamo's file store watcher skips names starting with ".tmp_" (its own temp files).
+        tmp = path.with_name(f".tmp_{os.urandom(8).hex()}")
         tmp.write_bytes(_dump(record))
         tmp.replace(path)
         self.paths.append(path)

@@ -16,16 +16,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from types import TracebackType
 
+from dynconform.contracts.hashing import tokens_hash
 from dynconform.mocker.config import EngineConfig
 from dynconform.mocker.events import EventSink, ForwardPassMetrics, KvMetrics
 from dynconform.mocker.kv_cache import KvBlockManager
 from dynconform.mocker.model_dir import ModelDir
-from dynconform.mocker.protocol import EngineOutput, FinishReason, GenerateRequest
+from dynconform.mocker.protocol import EngineOutput, FinishReason, GenerateRequest, RequestError
 from dynconform.mocker.scheduler import Detokenize, Scheduler
 
 __all__ = ["EngineClosedError", "MockEngine"]
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where the outputs of one scheduled sequence go: a request's queue, as choice ``index``."""
+
+    queue: asyncio.Queue[EngineOutput]
+    request_id: str
+    index: int
+
+
+def _choices(request: GenerateRequest) -> list[GenerateRequest]:
+    """The sequences of a request: itself, or one per choice (choice 0 seeded as ``n=1``)."""
+    if request.n == 1:
+        return [request]
+    base = request.seed if request.seed is not None else tokens_hash(request.token_ids)
+    return [
+        replace(
+            request,
+            request_id=f"{request.request_id}#{i}",
+            n=1,
+            seed=base if i == 0 else (base + i * _GOLDEN) % 2**64,
+        )
+        for i in range(request.n)
+    ]
 
 
 class EngineClosedError(RuntimeError):
@@ -56,7 +85,8 @@ class MockEngine:
             detokenize=detokenize,
             sink=sink,
         )
-        self._queues: dict[str, asyncio.Queue[EngineOutput]] = {}
+        self._routes: dict[str, _Route] = {}  # by sequence id
+        self._sequences: dict[str, list[str]] = {}  # request id -> its sequence ids
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed: str | None = None
@@ -127,41 +157,62 @@ class MockEngine:
     def submit(self, request: GenerateRequest) -> asyncio.Queue[EngineOutput]:
         """Queue a request and return the queue its chunks arrive on.
 
+        A request with ``n`` choices runs as ``n`` sequences; their chunks share the queue,
+        each with its choice's ``index``, and ``n`` of them are ``finished``.
         Raises :class:`~dynconform.mocker.protocol.RequestError` for a request that can never
         be served and :class:`EngineClosedError` after :meth:`aclose`.
         """
         if self._closed is not None:
             raise EngineClosedError(self._closed)
-        self.scheduler.add(request)
+        if request.n < 1:
+            raise RequestError(f"n must be at least 1, got {request.n}")
+        if request.request_id in self._sequences:
+            raise RequestError(f"request id {request.request_id!r} is already active")
+        sequences = _choices(request)
+        added: list[str] = []
+        try:
+            for sequence in sequences:
+                self.scheduler.add(sequence)
+                added.append(sequence.request_id)
+        except RequestError:
+            for sequence_id in added:
+                self.scheduler.abort(sequence_id)
+            raise
         queue: asyncio.Queue[EngineOutput] = asyncio.Queue()
-        self._queues[request.request_id] = queue
+        for index, sequence_id in enumerate(added):
+            self._routes[sequence_id] = _Route(queue, request.request_id, index)
+        self._sequences[request.request_id] = added
         self._wakeup.set()
         return queue
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[EngineOutput]:
-        """Stream a request's chunks; closing the iterator early aborts the request.
+        """Stream a request's chunks (of every choice); closing the iterator early aborts
+        the request.
 
         Wrap it in :func:`contextlib.aclosing` to abort as soon as the loop is left.
         """
         await self.start()
         queue = self.submit(request)
-        finished = False
+        remaining = request.n
         try:
-            while not finished:
+            while remaining:
                 output = await queue.get()
-                finished = output.finished
+                if output.finished:
+                    remaining -= 1
                 yield output
         finally:
-            self._queues.pop(request.request_id, None)
-            if not finished:
-                self.scheduler.abort(request.request_id)
+            if remaining:
+                self._drop(request.request_id)
+            self._sequences.pop(request.request_id, None)
 
     async def complete(self, request: GenerateRequest) -> EngineOutput:
-        """Run a request to the end and return one output with all its tokens."""
+        """Run a request to the end and return one output with all tokens of choice 0."""
         tokens: list[int] = []
         last: EngineOutput | None = None
-        async for last in self.generate(request):
-            tokens.extend(last.token_ids)
+        async for output in self.generate(request):
+            if output.index == 0:
+                tokens.extend(output.token_ids)
+                last = output
         assert last is not None
         return EngineOutput(
             request.request_id,
@@ -174,13 +225,22 @@ class MockEngine:
 
     def abort(self, request_id: str) -> bool:
         """Cancel a request: its stream ends with ``cancelled``; ``False`` if not active."""
-        if not self.scheduler.abort(request_id):
+        if not self._drop(request_id, FinishReason.CANCELLED):
             return False
-        queue = self._queues.pop(request_id, None)
-        if queue is not None:
-            queue.put_nowait(EngineOutput(request_id, (), FinishReason.CANCELLED))
         self._wakeup.set()
         return True
+
+    def _drop(self, request_id: str, reason: FinishReason | None = None) -> bool:
+        """Abort a request's active sequences; with ``reason``, end each choice's stream."""
+        dropped = False
+        for sequence_id in self._sequences.pop(request_id, ()):
+            route = self._routes.pop(sequence_id, None)
+            if not self.scheduler.abort(sequence_id) or route is None:
+                continue
+            dropped = True
+            if reason is not None:
+                route.queue.put_nowait(EngineOutput(request_id, (), reason, index=route.index))
+        return dropped
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -210,12 +270,17 @@ class MockEngine:
                     await self._wakeup.wait()
                     continue
                 await asyncio.sleep(max(0.0, batch.duration_s - (loop.time() - started)))
+                routes = self._routes
                 for output in scheduler.complete(batch):
-                    queue = self._queues.get(output.request_id)
-                    if queue is not None:
-                        queue.put_nowait(output)
-                        if output.finished:
-                            del self._queues[output.request_id]
+                    sequence_id = output.request_id
+                    route = routes.get(sequence_id)
+                    if route is None:
+                        continue
+                    if route.request_id != sequence_id:
+                        output = replace(output, request_id=route.request_id, index=route.index)
+                    route.queue.put_nowait(output)
+                    if output.finished:
+                        del routes[sequence_id]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -223,8 +288,10 @@ class MockEngine:
             self._end_all(FinishReason.ERROR, self._closed)
 
     def _end_all(self, reason: FinishReason, error: str | None) -> None:
-        for request_id, queue in list(self._queues.items()):
-            self.scheduler.abort(request_id)
-            queue.put_nowait(EngineOutput(request_id, (), reason, error=error))
-        self._queues.clear()
+        for sequence_id, route in list(self._routes.items()):
+            self.scheduler.abort(sequence_id)
+            output = EngineOutput(route.request_id, (), reason, error=error, index=route.index)
+            route.queue.put_nowait(output)
+        self._routes.clear()
+        self._sequences.clear()
         self.scheduler.abort_all()

@@ -18,7 +18,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import zmq
@@ -123,13 +123,25 @@ class Publisher:
 
 
 class ZmqPublisher(Publisher):
-    """A PUB socket of its own on ``host`` (a free port)."""
+    """A PUB socket of its own on ``host`` (a free port).
+
+    ``little_endian_id`` writes the publisher-id frame little-endian (a violation mode).
+    """
 
     kind = "Zmq"
 
-    def __init__(self, topic: str, publisher_id: int, *, host: str, **options: Any) -> None:
+    def __init__(
+        self,
+        topic: str,
+        publisher_id: int,
+        *,
+        host: str,
+        little_endian_id: bool = False,
+        **options: Any,
+    ) -> None:
         super().__init__(topic, publisher_id, **options)
         self.host = host
+        self._little_endian_id = little_endian_id
         self.endpoint = ""
         self._context = zmq.asyncio.Context.instance()
         self._socket: zmq.asyncio.Socket | None = None
@@ -148,7 +160,13 @@ class ZmqPublisher(Publisher):
     async def _send(self, sequence: int, envelope: bytes) -> None:
         assert self._socket is not None, "start() the publisher first"
         frame = _FRAME_HEAD.pack(ZMQ_FRAME_VERSION, len(envelope)) + envelope
-        parts = [self.wire_topic.encode(), _U64.pack(self.publisher_id), _U64.pack(sequence), frame]
+        order: Literal["little", "big"] = "little" if self._little_endian_id else "big"
+        parts = [
+            self.wire_topic.encode(),
+            self.publisher_id.to_bytes(8, order),
+            _U64.pack(sequence),
+            frame,
+        ]
         await self._socket.send_multipart(parts)
 
     async def close(self) -> None:

@@ -3,8 +3,10 @@
 ``python -m dynconform.mocker.frontend`` serves ``GET /v1/models``, ``POST
 /v1/chat/completions`` and ``POST /v1/completions`` (streaming or not), ``/health``, ``/live``
 and ``/metrics``. It finds workers in discovery (file directory or etcd), tokenizes with the
-model directory named in their card, and routes each request round-robin over Dynamo's TCP
-request plane. Errors use Dynamo's flat envelope ``{"message", "type", "code"}``.
+model directory named in their card, and routes each request over Dynamo's TCP request plane
+to a worker the router mode picks (``round-robin``, ``random``, or ``kv``: by the prompt's
+cached prefix blocks, which the workers' kv-events report, and load). Errors use Dynamo's flat
+envelope ``{"message", "type", "code"}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -29,18 +32,26 @@ from aiohttp import web
 from dynconform.contracts import Validator
 from dynconform.mocker._signals import serve_until_signalled
 from dynconform.mocker.frontend_metrics import FrontendMetrics
-from dynconform.mocker.model_watch import EtcdSource, FileSource, ModelWatcher, ServedModel, Source
+from dynconform.mocker.model_watch import (
+    EtcdSource,
+    FileSource,
+    Instance,
+    ModelWatcher,
+    ServedModel,
+    Source,
+)
 from dynconform.mocker.openai import (
     DESERIALIZE,
     ApiError,
     Completion,
     Kind,
-    finish_reason,
-    preprocess,
+    preprocess_batch,
+    requested_logprobs,
     validate_request,
 )
 from dynconform.mocker.records import new_instance_id
 from dynconform.mocker.request_plane import RequestPlaneClient, RequestPlaneError
+from dynconform.mocker.routing import ROUTER_MODES, KvEventSubscriber, Router, RouterMode
 from dynconform.mocker.violations import UnknownViolationError, check_modes
 
 __all__ = ["FAULT_HEADER", "FAULT_TYPES", "Frontend", "FrontendConfig", "main"]
@@ -88,6 +99,10 @@ class FrontendConfig:
     ready_file: Path | None = None
     wait_for_instances: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``round-robin``, ``random`` or ``kv`` (as ``dynamo.frontend --router-mode``)
+    router_mode: RouterMode = "round-robin"
+    #: the NATS server of a NATS event plane (``kv`` mode follows kv-events there)
+    nats_url: str | None = None
 
 
 class Frontend:
@@ -104,8 +119,17 @@ class Frontend:
             source = EtcdSource(config.etcd_url)
         else:
             source = FileSource(config.file_kv, ttl=config.ttl)
-        self.watcher = ModelWatcher(source, interval=config.poll_interval)
+        self.watcher = ModelWatcher(
+            source,
+            interval=config.poll_interval,
+            keep_gone="fault.worker-kill-deregisters" in self.violations,
+        )
         self.client = RequestPlaneClient(violations=self.violations, host=config.host)
+        self.router = Router(config.router_mode, seed=config.seed)
+        self.kv_events: KvEventSubscriber | None = None
+        if config.router_mode == "kv":
+            self.kv_events = KvEventSubscriber(self.router.index, nats_url=config.nats_url)
+        self._kv_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._random = random.Random(config.seed)
         self._seen_models: set[str] = set()
@@ -149,6 +173,9 @@ class Frontend:
             self.port = sockets[0].getsockname()[1]
         if self.config.wait_for_instances:
             await self.wait_for_instances(self.config.wait_for_instances)
+        if self.kv_events is not None:
+            await self.follow_kv_events()
+            self._kv_task = asyncio.create_task(self._follow_kv_events(), name="kv-events")
         if self.config.ready_file is not None:
             info = {
                 "pid": os.getpid(),
@@ -171,11 +198,41 @@ class Frontend:
             with contextlib.suppress(Exception):
                 await self.watcher.refresh()
 
+    async def follow_kv_events(self, timeout: float = 5.0) -> None:
+        """Follow the kv-events channels discovery lists now; wait (up to ``timeout``) until
+        every ZMQ subscription is established."""
+        assert self.kv_events is not None
+        channels = [c for c in self.watcher.event_channels if c.get("topic") == "kv-events"]
+        await self.kv_events.sync(channels)
+        endpoints = {
+            str((c.get("transport") or {}).get("config", {}).get("endpoint"))
+            for c in channels
+            if (c.get("transport") or {}).get("kind") == "Zmq"
+        }
+        deadline = time.monotonic() + timeout
+        while not endpoints <= self.kv_events.subscribed and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # a PUB socket applies a subscription after the handshake
+
+    async def _follow_kv_events(self) -> None:
+        assert self.kv_events is not None
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            with contextlib.suppress(Exception):
+                await self.kv_events.sync(self.watcher.event_channels)
+
     async def stop(self) -> None:
+        if self._kv_task is not None:
+            self._kv_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kv_task
+            self._kv_task = None
         await self.client.close()  # ends in-flight streams, so their handlers return
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.kv_events is not None:
+            await self.kv_events.close()
         await self.watcher.close()
 
     # -- middleware and small routes -----------------------------------------------------------
@@ -253,14 +310,14 @@ class Frontend:
 
     async def _parse(self, request: web.Request) -> Any:
         raw = await request.read()
+        code = 422 if "http.errors.malformed-json" in self.violations else 400
         try:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ApiError(
-                400, f"{DESERIALIZE}{exc.msg} at line {exc.lineno} column {exc.colno}", "validation"
-            ) from None
+            where = f"at line {exc.lineno} column {exc.colno}"
+            raise ApiError(code, f"{DESERIALIZE}{exc.msg} {where}", "validation") from None
         except UnicodeDecodeError:
-            raise ApiError(400, f"{DESERIALIZE}the body is not UTF-8", "validation") from None
+            raise ApiError(code, f"{DESERIALIZE}the body is not UTF-8", "validation") from None
 
     async def _complete(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         endpoint = "chat_completions" if kind == "chat" else "completions"
@@ -272,26 +329,42 @@ class Frontend:
             body = await self._parse(request)
             if isinstance(body, dict) and isinstance(body.get("stream"), bool) and body["stream"]:
                 request_type = "stream"
-            validate_request(self.validator, kind, body)
+            validate_request(self.validator, kind, body, modes=self.violations)
             served = self.watcher.models.get(body["model"])
             if served is None:
                 raise ApiError(404, "Model not found", "not_found")
             model_label = served.name
             self._fault(request)
-            token_ids, preprocessed = preprocess(kind, body, model=served, card_sum=served.mdc_sum)
+            batch = preprocess_batch(kind, body, model=served, card_sum=served.mdc_sum)
         except ApiError as exc:
             labels = (endpoint, exc.error_type, model_label, request_type, "error")
             self.metrics.requests.labels(*labels).inc()
             return error_response(exc.code, exc.message, violations=self.violations)
         self.metrics.started.labels(endpoint, served.name, request_type).inc()
-        completion = Completion(kind, served.name, len(token_ids), self.violations)
+        tokenizer = served.model_dir.tokenizer
+        prompt_tokens = sum(len(token_ids) for token_ids, _ in batch)
+        nvext = body.get("nvext") or {}
+        completion = Completion(
+            kind,
+            served.name,
+            prompt_tokens,
+            self.violations,
+            decode=tokenizer.decode,
+            token_text=lambda token_id: tokenizer.decode([token_id]),
+            n=int(body.get("n") or 1),
+            prompts=len(batch),
+            logprobs=requested_logprobs(kind, body) is not None,
+            nvext_fields=frozenset(str(f) for f in nvext.get("extra_fields") or ()),
+            worker_ranks=self.router.mode == "kv",
+        )
+        pinned = nvext.get("backend_instance_id")
         started = time.monotonic()
         self.metrics.inflight.labels(served.name).inc()
         self.metrics.active.labels(served.name).inc()
-        self.metrics.isl.labels(served.name).observe(len(token_ids))
+        self.metrics.isl.labels(served.name).observe(prompt_tokens)
         status, error_type = "success", ""
         try:
-            outputs = await self._route(served, completion, preprocessed)
+            outputs = await self._route_all(served, completion, batch, pinned)
             if request_type == "stream":
                 options = body.get("stream_options") or {}
                 include_usage = bool(options.get("include_usage"))
@@ -312,71 +385,101 @@ class Frontend:
                 endpoint, error_type, served.name, request_type, status
             ).inc()
 
+    async def _route_all(
+        self,
+        served: ServedModel,
+        completion: Completion,
+        batch: list[tuple[list[int], dict[str, Any]]],
+        pinned: int | None = None,
+    ) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
+        """Route every prompt of the request (to instance ``pinned`` if given: the request's
+        ``nvext.backend_instance_id``); yields ``(prompt, output)`` as they arrive."""
+        streams: list[AsyncGenerator[dict[str, Any], None]] = []
+        try:
+            for prompt, (token_ids, preprocessed) in enumerate(batch):
+                streams.append(
+                    await self._route(served, completion, prompt, token_ids, preprocessed, pinned)
+                )
+        except BaseException:
+            for stream in streams:
+                await stream.aclose()
+            raise
+        return _merge(streams)
+
+    def _candidates(
+        self, served: ServedModel, token_ids: list[int], block_size: int, pinned: int | None
+    ) -> list[Instance]:
+        """The model's instances in the order the router mode tries them (set-aside last), or
+        only instance ``pinned`` (400 ``Invalid request`` if it does not serve the model)."""
+        if pinned is not None:
+            chosen = [i for i in served.instances if i.instance_id == pinned]
+            if not chosen:
+                raise ApiError(400, "Invalid request", "validation")
+            return chosen
+        candidates = self.watcher.candidates(served)
+        if self.router.mode == "round-robin":
+            return candidates
+        up = {i.instance_id: i for i in candidates if self.watcher.available(i)}
+        order = self.router.order(list(up), token_ids, block_size)
+        return [up[i] for i in order] + [i for i in candidates if i.instance_id not in up]
+
     async def _route(
-        self, served: ServedModel, completion: Completion, preprocessed: dict[str, Any]
+        self,
+        served: ServedModel,
+        completion: Completion,
+        prompt: int,
+        token_ids: list[int],
+        preprocessed: dict[str, Any],
+        pinned: int | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """The worker's outputs, from the first instance that accepts the request."""
+        """One prompt's outputs, from the first instance that accepts it."""
+        block_size = int(served.card.get("kv_cache_block_size") or 0)
+        request_id = completion.request_id
+        if completion.prompts > 1:
+            request_id = f"{request_id}-{prompt}"
         last = "no instance serves the model"
-        for instance in self.watcher.candidates(served):
+        for instance in self._candidates(served, token_ids, block_size, pinned):
+            load = (instance.instance_id, len(token_ids), block_size)
+            self.router.started(*load)
             outputs = self.client.generate(
-                instance.address, instance.path, completion.request_id, preprocessed
+                instance.address, instance.path, request_id, preprocessed
             )
             try:
                 first = await outputs.__anext__()
             except StopAsyncIteration:
-                return _chain(None, outputs)
+                first = None
             except RequestPlaneError as exc:
+                self.router.finished(*load)
                 last = str(exc)
                 self.watcher.set_aside(instance)
                 await outputs.aclose()
                 continue
-            return _chain(first, outputs)
+            except BaseException:
+                self.router.finished(*load)
+                await outputs.aclose()
+                raise
+            completion.workers[prompt] = instance.instance_id
+            return _chain(first, outputs, functools.partial(self.router.finished, *load))
         raise ApiError(503, f"Service unavailable: {last}", "no_instances")
-
-    def _consume(
-        self, served: ServedModel, completion: Completion, item: dict[str, Any], ids: list[int]
-    ) -> str | None:
-        """Apply one worker output; returns the new text (``None``: nothing new)."""
-        if item.get("event") == "error":
-            comment = item.get("comment") or ["the worker failed"]
-            raise ApiError(500, "; ".join(str(c) for c in comment), "internal")
-        data = item.get("data") or {}
-        new_ids = [int(t) for t in data.get("token_ids") or ()]
-        ids.extend(new_ids)
-        completion.completion_tokens = len(ids)
-        if new_ids:
-            self.metrics.output_tokens.labels(served.name).inc(len(new_ids))
-        usage = data.get("completion_usage")
-        if isinstance(usage, dict):
-            details = usage.get("prompt_tokens_details") or {}
-            completion.cached_tokens = int(details.get("cached_tokens") or 0)
-        if data.get("finish_reason") is not None:
-            completion.finish = finish_reason(data["finish_reason"])
-        if not new_ids:
-            return None
-        text = served.model_dir.tokenizer.decode(ids)
-        if text.endswith("\ufffd") and completion.finish is None:
-            return None  # wait for the rest of a multi-byte character
-        emitted = completion.text
-        completion.text = text
-        return text[len(emitted) :] if text.startswith(emitted) else ""
 
     async def _unary(
         self,
         served: ServedModel,
         completion: Completion,
-        outputs: AsyncGenerator[dict[str, Any], None],
+        outputs: AsyncGenerator[tuple[int, dict[str, Any]], None],
     ) -> web.Response:
-        ids: list[int] = []
         first_at: float | None = None
         started = time.monotonic()
+        output_tokens = self.metrics.output_tokens.labels(served.name)
         async with contextlib.aclosing(outputs):
-            async for item in _failing_as_api_errors(outputs):
-                self._consume(served, completion, item, ids)
-                if ids and first_at is None:
-                    first_at = time.monotonic()
-                    self.metrics.ttft.labels(served.name).observe(first_at - started)
-        self.metrics.osl.labels(served.name).observe(len(ids))
+            async for prompt, item in outputs:
+                update = completion.apply(item, prompt)
+                if update.tokens:
+                    output_tokens.inc(update.tokens)
+                    if first_at is None:
+                        first_at = time.monotonic()
+                        self.metrics.ttft.labels(served.name).observe(first_at - started)
+        self.metrics.osl.labels(served.name).observe(completion.completion_tokens)
         return web.json_response(completion.response(), dumps=_dumps)
 
     async def _stream(
@@ -384,7 +487,7 @@ class Frontend:
         request: web.Request,
         served: ServedModel,
         completion: Completion,
-        outputs: AsyncGenerator[dict[str, Any], None],
+        outputs: AsyncGenerator[tuple[int, dict[str, Any]], None],
         include_usage: bool,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -392,42 +495,44 @@ class Frontend:
         )
         await response.prepare(request)
         violations = self.violations
+        encode = msgspec.json.encode
 
         async def send(chunk: dict[str, Any]) -> None:
-            await response.write(b"data: " + msgspec.json.encode(chunk) + b"\n\n")
+            await response.write(b"data: " + encode(chunk) + b"\n\n")
 
         if "http.sse.data-lines-only" in violations:
             await response.write(b": dynconform reference\n\n")
-        ids: list[int] = []
+        output_tokens = self.metrics.output_tokens.labels(served.name)
+        ttft, itl = self.metrics.ttft.labels(served.name), self.metrics.itl.labels(served.name)
         started = last = time.monotonic()
         first = True
-        if completion.kind == "chat":
-            await send(completion.chunk(None, None, role=True))
         try:
             async with contextlib.aclosing(outputs):
-                async for item in _failing_as_api_errors(outputs):
-                    delta = self._consume(served, completion, item, ids)
-                    now = time.monotonic()
-                    if delta is not None:
+                async for prompt, item in outputs:
+                    update = completion.apply(item, prompt)
+                    if update.tokens:
+                        output_tokens.inc(update.tokens)
+                    chunk = completion.update_chunk(update)
+                    if chunk is None:
+                        continue
+                    if update.text:
+                        now = time.monotonic()
                         if first:
-                            self.metrics.ttft.labels(served.name).observe(now - started)
+                            ttft.observe(now - started)
                             first = False
                         else:
-                            self.metrics.itl.labels(served.name).observe(now - last)
+                            itl.observe(now - last)
                         last = now
-                    if completion.finish is not None:
-                        chunk = completion.chunk(delta, completion.finish)
+                    if update.finish is not None:
                         if "http.sse.chunks-valid" in violations:
                             chunk["created"] = str(chunk["created"])
                         if "http.sse.consistent-chunks" in violations:
                             chunk["id"] += "-last"
-                        await send(chunk)
-                    elif delta:
-                        await send(completion.chunk(delta, None))
+                    await send(chunk)
         except ApiError as exc:
-            completion.finish = completion.finish or "stop"
-            await send(completion.chunk(f"[error: {exc.message}]", completion.finish))
-        self.metrics.osl.labels(served.name).observe(len(ids))
+            for chunk in completion.error_chunks(exc.message):
+                await send(chunk)
+        self.metrics.osl.labels(served.name).observe(completion.completion_tokens)
         if include_usage:
             await send(completion.usage_chunk())
         if "http.sse.done-terminator" not in violations:
@@ -436,22 +541,14 @@ class Frontend:
         return response
 
 
-async def _failing_as_api_errors(
-    outputs: AsyncGenerator[dict[str, Any], None],
-) -> AsyncGenerator[dict[str, Any], None]:
-    try:
-        async for item in outputs:
-            yield item
-    except RequestPlaneError as exc:
-        raise ApiError(500, f"the worker failed: {exc}", "internal") from None
-
-
 def _dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode("utf-8")
 
 
 async def _chain(
-    first: dict[str, Any] | None, rest: AsyncGenerator[dict[str, Any], None]
+    first: dict[str, Any] | None,
+    rest: AsyncGenerator[dict[str, Any], None],
+    done: Callable[[], None],
 ) -> AsyncGenerator[dict[str, Any], None]:
     try:
         if first is not None:
@@ -459,7 +556,60 @@ async def _chain(
         async for item in rest:
             yield item
     finally:
+        done()
         await rest.aclose()
+
+
+async def _merge(
+    streams: list[AsyncGenerator[dict[str, Any], None]],
+) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
+    """The items of every stream as ``(stream number, item)``, in arrival order; a broken
+    stream raises :class:`ApiError` (500)."""
+    try:
+        if len(streams) == 1:
+            async with contextlib.aclosing(streams[0]) as only:
+                async for item in only:
+                    yield 0, item
+            return
+        async with contextlib.aclosing(_interleave(streams)) as interleaved:
+            async for numbered in interleaved:
+                yield numbered
+    except RequestPlaneError as exc:
+        raise ApiError(500, f"the worker failed: {exc}", "internal") from None
+
+
+async def _interleave(
+    streams: list[AsyncGenerator[dict[str, Any], None]],
+) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
+    """Several streams, read concurrently."""
+    queue: asyncio.Queue[tuple[int, dict[str, Any] | None, Exception | None]] = asyncio.Queue()
+
+    async def pump(number: int, stream: AsyncGenerator[dict[str, Any], None]) -> None:
+        failure: Exception | None = None
+        try:
+            async with contextlib.aclosing(stream):
+                async for output in stream:
+                    queue.put_nowait((number, output, None))
+        except Exception as exc:
+            failure = exc
+        finally:
+            queue.put_nowait((number, None, failure))
+
+    tasks = [asyncio.create_task(pump(i, stream)) for i, stream in enumerate(streams)]
+    try:
+        running = len(tasks)
+        while running:
+            number, received, failure = await queue.get()
+            if failure is not None:
+                raise failure
+            if received is None:
+                running -= 1
+                continue
+            yield number, received
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -485,7 +635,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="500",
         help=f"comma-separated faults to inject: {', '.join(FAULT_TYPES)}",
     )
-    p.add_argument("--seed", type=int, help="seed of the fault injection")
+    p.add_argument("--seed", type=int, help="seed of the fault injection and random routing")
+    p.add_argument(
+        "--router-mode",
+        choices=ROUTER_MODES,
+        default="round-robin",
+        help="how to pick a worker (kv: by cached prefix blocks and load)",
+    )
+    p.add_argument(
+        "--nats-url",
+        default=os.environ.get("NATS_SERVER"),
+        help="NATS server of a NATS event plane (kv mode reads kv-events there)",
+    )
     p.add_argument("--ready-file", type=Path)
     p.add_argument("--wait-for-instances", type=int, default=0, help="before writing ready file")
     return p
@@ -512,6 +673,8 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
         seed=args.seed,
         ready_file=args.ready_file,
         wait_for_instances=args.wait_for_instances,
+        router_mode=args.router_mode,
+        nats_url=args.nats_url,
     )
 
 

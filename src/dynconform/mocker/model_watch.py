@@ -2,7 +2,9 @@
 
 :class:`ModelWatcher` polls the file store or etcd and keeps, per served model name, its card,
 its loaded model directory (for the tokenizer and chat template) and the instances that serve
-it. An instance that fails is set aside for a few seconds.
+it: the instances of the endpoint its Model record names (ai-dynamo's frontend routes by
+endpoint, not by the Model record's instance id). An instance that fails is set aside for a
+few seconds.
 """
 
 from __future__ import annotations
@@ -98,11 +100,15 @@ class ServedModel:
 class ModelWatcher:
     """Keeps :attr:`models` and :attr:`instances` in step with discovery."""
 
-    def __init__(self, source: Source, *, interval: float = 0.5) -> None:
+    def __init__(self, source: Source, *, interval: float = 0.5, keep_gone: bool = False) -> None:
         self.source = source
         self.interval = interval
+        #: keep serving (listing) models whose records left discovery: a violation mode
+        self.keep_gone = keep_gone
         self.models: dict[str, ServedModel] = {}
         self.instances: list[Instance] = []
+        #: the ``EventChannel`` records in discovery (where each worker publishes each topic)
+        self.event_channels: list[dict[str, Any]] = []
         self._dirs: dict[str, ModelDir | None] = {}
         self._down: dict[int, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -142,6 +148,7 @@ class ModelWatcher:
         entries = await self.source.entries()
         endpoints: dict[tuple[tuple[str, str, str], int], Instance] = {}
         cards: list[dict[str, Any]] = []
+        channels: list[dict[str, Any]] = []
         for entry in entries:
             record = entry.get("value")
             if not isinstance(record, dict):
@@ -152,23 +159,33 @@ class ModelWatcher:
                     endpoints[(instance.scope, instance.instance_id)] = instance
                 elif record.get("type") == "Model" and isinstance(record.get("card_json"), dict):
                     cards.append(record)
+                elif record.get("type") == "EventChannel":
+                    channels.append(record)
             except (KeyError, TypeError, ValueError):
                 continue
+        by_scope: dict[tuple[str, str, str], list[Instance]] = {}
+        for instance in endpoints.values():
+            by_scope.setdefault(instance.scope, []).append(instance)
         models: dict[str, ServedModel] = {}
         for record in cards:
             card = record["card_json"]
             scope = (record.get("namespace"), record.get("component"), record.get("endpoint"))
-            owner = endpoints.get((scope, record.get("instance_id")))  # type: ignore[arg-type]
+            owners = by_scope.get(scope, [])  # type: ignore[arg-type]
             name = card.get("display_name")
             model_dir = self._model_dir(str(card.get("source_path", "")))
-            if owner is None or not isinstance(name, str) or model_dir is None:
+            if not owners or not isinstance(name, str) or model_dir is None:
                 continue
             served = models.setdefault(
                 name, ServedModel(name, card, model_dir, card_checksum(card))
             )
-            served.instances.append(owner)
+            known = {i.instance_id for i in served.instances}
+            served.instances.extend(i for i in owners if i.instance_id not in known)
         for served in models.values():
             served.instances.sort(key=lambda i: i.instance_id)
+        if self.keep_gone:
+            for name, gone in self.models.items():
+                if name not in models:
+                    models[name] = ServedModel(name, gone.card, gone.model_dir, gone.mdc_sum)
         if set(models) != set(self.models) or any(
             [i.instance_id for i in m.instances]
             != [i.instance_id for i in self.models[n].instances]
@@ -178,11 +195,16 @@ class ModelWatcher:
             self.changed.set()
         self.models = models
         self.instances = sorted(endpoints.values(), key=lambda i: (i.scope, i.instance_id))
+        self.event_channels = channels
         self.polled += 1
 
     def set_aside(self, instance: Instance, seconds: float = 5.0) -> None:
         """Do not route to ``instance`` for ``seconds`` (it failed)."""
         self._down[instance.instance_id] = time.monotonic() + seconds
+
+    def available(self, instance: Instance) -> bool:
+        """Whether ``instance`` is not set aside."""
+        return self._down.get(instance.instance_id, 0.0) <= time.monotonic()
 
     def candidates(self, model: ServedModel) -> list[Instance]:
         """The model's instances in round-robin order, failed ones last."""

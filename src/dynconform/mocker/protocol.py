@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["EngineOutput", "FinishReason", "GenerateRequest", "RequestError", "Usage"]
+__all__ = [
+    "EngineOutput",
+    "FinishReason",
+    "GenerateRequest",
+    "RequestError",
+    "TokenLogprob",
+    "Usage",
+]
 
 
 class RequestError(ValueError):
@@ -39,6 +46,9 @@ class GenerateRequest:
     ``stop_token_ids`` ends with ``stop``, and so does text containing a ``stop`` string (this
     needs an engine with a detokenizer). Neither applies before ``min_tokens`` tokens.
     ``seed`` picks the random output tokens (default: derived from the prompt).
+    ``n`` choices are generated for the prompt, each its own sequence (choice 0 is what
+    ``n=1`` gives); ``logprobs`` (``None``: none) asks for each token's log probability and
+    that many most likely alternatives.
     """
 
     request_id: str
@@ -51,6 +61,8 @@ class GenerateRequest:
     ignore_eos: bool = False
     seed: int | None = None
     annotations: tuple[str, ...] = ()
+    n: int = 1
+    logprobs: int | None = None
 
     @classmethod
     def from_preprocessed(cls, request_id: str, body: Mapping[str, Any]) -> GenerateRequest:
@@ -68,6 +80,7 @@ class GenerateRequest:
             stop_ids = tuple(t for t in stop_ids if t not in eos)
         seed = sampling.get("seed")
         max_tokens = stop.get("max_tokens")
+        logprobs = (body.get("output_options") or {}).get("logprobs")
         return cls(
             request_id=request_id,
             token_ids=_ids(body.get("token_ids")),
@@ -79,6 +92,8 @@ class GenerateRequest:
             ignore_eos=ignore_eos,
             seed=None if seed is None else int(seed),
             annotations=tuple(str(a) for a in body.get("annotations") or ()),
+            n=int(sampling.get("n") or 1),
+            logprobs=None if logprobs is None else int(logprobs),
         )
 
 
@@ -97,13 +112,24 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """The log probability of one generated token and the most likely tokens at its position
+    (``top``: ``(token_id, logprob)``, most likely first; the token itself may be among them)."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class EngineOutput:
     """One streamed chunk: the tokens generated in one forward pass.
 
     The last chunk of a request has ``finish_reason`` and ``usage``; ``stop_reason`` is the
     stop string or token id that ended it with ``stop``/``eos``; ``error`` explains ``error``.
     Every generated token is included (an eos or stop token too), so ``completion_tokens``
-    equals the number of ids streamed.
+    equals the number of ids streamed. ``index`` is the choice the tokens belong to;
+    ``logprobs`` has one entry per token when the request asked for them.
     """
 
     request_id: str
@@ -112,6 +138,8 @@ class EngineOutput:
     stop_reason: int | str | None = None
     usage: Usage | None = None
     error: str | None = None
+    index: int = 0
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
     @property
     def finished(self) -> bool:

@@ -2,7 +2,10 @@
 
 The engine reports through a synchronous sink; :class:`EventPump` queues the events and a task
 publishes them in order. KV events waiting together go out as one ``kv-events`` message (a
-list of ``RouterEvent``), as Dynamo batches them.
+list of ``RouterEvent``), as Dynamo batches them. On a ZMQ publisher an
+``active_sequences_events`` payload is a batch ``{"events": [...]}`` (what 1.6.1's direct-ZMQ
+ingress decodes); on NATS it is one ``ActiveSequenceEvent``. A :class:`LocalKvIndex` given as
+``index`` follows every published ``RouterEvent`` to answer KV state queries.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dynconform.mocker.events import (
     KvStored,
     PrefillCompleted,
 )
+from dynconform.mocker.kv_query import LocalKvIndex
 
 __all__ = ["HEARTBEAT_TOPIC", "EventPump"]
 
@@ -47,11 +51,13 @@ class EventPump:
         *,
         violations: Collection[str] = (),
         dp_rank: int = 0,
+        index: LocalKvIndex | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.publishers = publishers
         self.violations = frozenset(violations)
         self.dp_rank = dp_rank
+        self.index = index
         self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._kv_seen = 0
@@ -115,6 +121,9 @@ class EventPump:
                 assert isinstance(event, KvStored | KvRemoved | KvCleared)
                 events.extend(self._kv_wire(event))
             await self.publishers[TOPIC_KV_EVENTS].publish(events)
+            if self.index is not None:
+                for router_event in events:
+                    self.index.apply(router_event)
         elif isinstance(first, ForwardPassMetrics):
             await self.publishers[TOPIC_FORWARD_PASS_METRICS].publish(self._fpm_wire(first))
         elif isinstance(first, KvMetrics):
@@ -124,7 +133,10 @@ class EventPump:
             await self.publishers[TOPIC_KV_METRICS].publish(payload)
         elif isinstance(first, PrefillCompleted):
             payload = first.to_wire(self.worker_id, self.dp_rank)
-            await self.publishers[TOPIC_ACTIVE_SEQUENCES].publish(payload)
+            publisher = self.publishers[TOPIC_ACTIVE_SEQUENCES]
+            if publisher.kind == "Zmq":
+                payload = {"events": [payload]}
+            await publisher.publish(payload)
 
     def _router_event(self, event: dict[str, Any]) -> dict[str, Any]:
         return {

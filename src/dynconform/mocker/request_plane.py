@@ -1,19 +1,22 @@
 """The TCP request plane, in Dynamo's wire format.
 
 A frontend sends each request to the worker's TCP server as one message: ``u16 BE`` endpoint
-path length, the path, ``u16 BE`` headers length, the headers (a JSON object), ``u32 BE``
-payload length and the payload, a TwoPartCodec frame whose JSON header carries the request
-id and ``connection_info`` and whose body is the msgpack ``PreprocessedRequest``. The worker
+path length, the path (``{instance_id:x}/{namespace}/{component}/{endpoint}``), ``u16 BE``
+headers length, the headers (a JSON object: ``request-id``, ``x-endpoint-path``,
+``x-frontend-send-ts-ns``), ``u32 BE`` payload length and the payload, a TwoPartCodec frame
+whose JSON header carries the request id, ``payload_codec`` and ``connection_info`` and whose
+body is the request encoded with ``payload_codec`` (msgpack by default). The worker
 acknowledges every message in order with ``u32 BE`` length and data (empty: accepted, else the
 error text).
 
 The responses flow the other way: the worker connects to the address in ``connection_info``
 (the frontend's response server) and sends TwoPartCodec frames: a header-only handshake
-``{"subject", "stream_type": "response"}``, a data-only prologue ``{"error": null}``, one
-data-only frame per response (``{"data": <Annotated output>, "complete_final": false}``), a
-``{"data": null, "complete_final": true}`` frame and the header-only control message
-``"Sentinel"``. The frontend may send ``"Stop"`` or ``"Kill"`` back on that connection to
-cancel the request.
+``{"subject", "stream_type": "response"}``, a header-only prologue ``{"error": null}`` (or the
+error text), one body-only frame per response ``{"data": <item>, "complete_final": false}``,
+a body-only ``{"complete_final": true}`` and the header-only control message ``"sentinel"``.
+Bodies use the request's ``payload_codec``. The frontend may send the header-only control
+messages ``"stop"`` or ``"kill"`` back on that connection to cancel the request; the worker
+then stops writing and closes the connection.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import base64
 import contextlib
 import json
 import struct
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection
@@ -42,22 +46,37 @@ from dynconform.contracts.two_part import (
 )
 
 __all__ = [
+    "KILL",
+    "SENTINEL",
+    "STOP",
     "IncomingRequest",
     "RequestPlaneClient",
     "RequestPlaneError",
     "RequestPlaneServer",
     "ResponseServer",
     "StreamHandler",
+    "decode_body",
+    "decode_tcp_request",
+    "encode_body",
     "encode_tcp_request",
     "read_frame",
+    "request_headers",
 ]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _PREFIX = struct.Struct(">QQQ")
-SENTINEL = b'"Sentinel"'
-STOP, KILL = b'"Stop"', b'"Kill"'
+#: Header-only control messages (serde snake_case unit variants, JSON-encoded).
+SENTINEL = b'"sentinel"'
+STOP, KILL = b'"stop"', b'"kill"'
 MAX_FRAME = 64 * 1024 * 1024
+#: A response stream waits for the socket only once this much is buffered, not per frame.
+_DRAIN_ABOVE = 64 * 1024
+#: msgpack as ``msgpack.packb(value, use_bin_type=True)`` writes it, without a new packer
+#: per call
+_MSGPACK_ENCODE = msgspec.msgpack.Encoder().encode
+#: and read as ``msgpack.unpackb(data, raw=False, strict_map_key=False)`` reads it
+_MSGPACK_DECODE = msgspec.msgpack.Decoder().decode
 
 
 class RequestPlaneError(RuntimeError):
@@ -80,6 +99,53 @@ def encode_tcp_request(path: str, headers: dict[str, str], payload: bytes) -> by
     )
 
 
+def request_headers(path: str, request_id: str) -> dict[str, str]:
+    """The headers a 1.6.1 frontend sends with each request message."""
+    return {
+        "request-id": request_id,
+        "x-frontend-send-ts-ns": str(time.time_ns()),
+        "x-endpoint-path": path,
+    }
+
+
+def decode_tcp_request(data: bytes) -> tuple[str, dict[str, Any], bytes]:
+    """``(path, headers, payload)`` of one complete request message; raises ``ValueError``."""
+    view = memoryview(data)
+    try:
+        (path_len,) = _U16.unpack_from(view, 0)
+        offset = 2 + path_len
+        (headers_len,) = _U16.unpack_from(view, offset)
+        headers_end = offset + 2 + headers_len
+        (payload_len,) = _U32.unpack_from(view, headers_end)
+    except struct.error:
+        raise ValueError("truncated request message") from None
+    end = headers_end + 4 + payload_len
+    if end != len(data):
+        raise ValueError(f"request message declares {end} bytes but has {len(data)}")
+    path = bytes(view[2 : 2 + path_len]).decode("utf-8")
+    headers = json.loads(bytes(view[offset + 2 : headers_end]) or b"{}")
+    if not isinstance(headers, dict):
+        raise ValueError("request headers must be a JSON object")
+    return path, headers, bytes(view[headers_end + 4 : end])
+
+
+def encode_body(value: Any, codec: str) -> bytes:
+    """A request or response body in ``codec`` (``msgpack``, else compact JSON)."""
+    if codec == "msgpack":
+        return _MSGPACK_ENCODE(value)
+    return msgspec.json.encode(value)
+
+
+def decode_body(data: bytes, codec: str) -> Any:
+    """A body encoded with ``codec``; raises ``ValueError`` when it does not decode."""
+    if codec == "msgpack":
+        try:
+            return _MSGPACK_DECODE(data)
+        except (msgpack.UnpackException, ValueError) as exc:
+            raise ValueError(f"body is not msgpack: {exc}") from None
+    return json.loads(data)
+
+
 async def _read_tcp_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, Any], bytes]:
     (path_len,) = _U16.unpack(await reader.readexactly(2))
     path = (await reader.readexactly(path_len)).decode("utf-8")
@@ -99,11 +165,12 @@ async def read_frame(reader: asyncio.StreamReader) -> TwoPartFrame:
     if header_len + body_len > MAX_FRAME:
         raise RequestPlaneError(f"frame of {header_len + body_len} bytes is too large")
     rest = await reader.readexactly(header_len + body_len)
-    return decode_frame(prefix + rest)
+    # the frame is complete by construction: split it without copying it whole again
+    return TwoPartFrame(header_len, body_len, _checksum, rest[:header_len], rest[header_len:])
 
 
-def _data_frame(value: Any) -> bytes:
-    return encode_frame(b"", msgspec.json.encode(value))
+def _data_frame(value: Any, codec: str) -> bytes:
+    return encode_frame(b"", encode_body(value, codec))
 
 
 def _header_frame(header: bytes) -> bytes:
@@ -121,7 +188,11 @@ class IncomingRequest:
     path: str
     body: dict[str, Any]
     header: dict[str, Any]
-    #: set when the frontend sent Stop/Kill or went away
+    #: the request's payload_codec; the responses use it too
+    codec: str = "msgpack"
+    #: bytes of response frames written so far
+    sent_bytes: int = 0
+    #: set when the frontend sent stop/kill or went away
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -203,15 +274,16 @@ class RequestPlaneServer:
         try:
             frame = decode_frame(payload, allow_trailing=True)
             header = frame.header
-            body = msgpack.unpackb(frame.body, raw=False, strict_map_key=False)
-        except (FrameError, ValueError, msgpack.UnpackException) as exc:
+            codec = header.get("payload_codec", "json") if isinstance(header, dict) else ""
+            body = decode_body(frame.body, codec)
+        except (FrameError, ValueError) as exc:
             return f"invalid request frame: {exc}", None
         if not isinstance(header, dict) or not isinstance(body, dict):
             return "invalid request frame: header and body must be maps", None
         if path not in self.paths:
-            return f"no endpoint {path!r} on this worker", None
+            return f"Unknown endpoint: {path}", None
         request_id = str(header.get("id", ""))
-        return "", IncomingRequest(request_id, path, body, header)
+        return "", IncomingRequest(request_id, path, body, header, codec)
 
     async def _stream(self, request: IncomingRequest) -> None:
         try:
@@ -221,10 +293,11 @@ class RequestPlaneServer:
         except (KeyError, TypeError, ValueError, OSError):
             return  # nowhere to send the responses: the frontend times out
         handshake = {"subject": info.get("subject", ""), "stream_type": "response"}
+        codec = request.codec
         watcher = asyncio.create_task(self._watch(reader, request))
         try:
             writer.write(_header_frame(encode_header(handshake)))
-            writer.write(_data_frame({"error": None}))
+            writer.write(_header_frame(encode_header({"error": None})))
             handler = self.paths[request.path]
             self.active += 1
             try:
@@ -232,12 +305,15 @@ class RequestPlaneServer:
                     async for output in outputs:
                         if request.cancelled.is_set():
                             break
-                        writer.write(_data_frame({"data": output, "complete_final": False}))
-                        await writer.drain()
+                        frame = _data_frame({"data": output, "complete_final": False}, codec)
+                        request.sent_bytes += len(frame)
+                        writer.write(frame)
+                        if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+                            await writer.drain()
             finally:
                 self.active -= 1
             if not request.cancelled.is_set():
-                writer.write(_data_frame({"data": None, "complete_final": True}))
+                writer.write(_data_frame({"complete_final": True}, codec))
                 writer.write(_header_frame(SENTINEL))
                 await writer.drain()
                 with contextlib.suppress(TimeoutError):
@@ -267,7 +343,8 @@ class RequestPlaneServer:
 
 
 class _Stream:
-    def __init__(self) -> None:
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.writer: asyncio.StreamWriter | None = None
 
@@ -299,8 +376,9 @@ class ResponseServer:
             if stream.writer is not None:
                 stream.writer.close()
 
-    def open(self, subject: str) -> _Stream:
-        stream = _Stream()
+    def open(self, subject: str, codec: str = "msgpack") -> _Stream:
+        """Expect a response stream for ``subject`` with bodies in ``codec``."""
+        stream = _Stream(codec)
         self._streams[subject] = stream
         return stream
 
@@ -317,13 +395,20 @@ class ResponseServer:
             if stream is None:
                 return
             stream.writer = writer
+            prologue = await read_frame(reader)
+            if prologue.body or not prologue.header_bytes:
+                raise FrameError("malformed prologue: expected a header-only control message")
+            info = json.loads(prologue.header_bytes)
+            if not isinstance(info, dict):
+                raise FrameError("malformed prologue: expected a JSON object")
+            stream.queue.put_nowait(("prologue", info.get("error")))
             while True:
                 frame = await read_frame(reader)
                 if frame.header_bytes == SENTINEL:
                     stream.queue.put_nowait(("end", None))
                     return
                 if frame.body:
-                    stream.queue.put_nowait(("data", json.loads(frame.body)))
+                    stream.queue.put_nowait(("data", decode_body(frame.body, stream.codec)))
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, FrameError):
             if stream is not None:
                 stream.queue.put_nowait(("broken", None))
@@ -471,7 +556,7 @@ class RequestPlaneClient:
         try:
             frame = self.build_frame(request_id, subject, body)
             connection = await self._connection(address)
-            message = encode_tcp_request(path, {}, frame)
+            message = encode_tcp_request(path, request_headers(path, request_id), frame)
             try:
                 ack = await connection.send(message, self.ack_timeout)
             except TimeoutError:
@@ -491,10 +576,10 @@ class RequestPlaneClient:
                     return
                 if kind == "broken":
                     raise RequestPlaneError("the worker's response stream broke")
-                if first:
+                if kind == "prologue":
                     first = False
-                    if isinstance(value, dict) and value.get("error"):
-                        raise RequestPlaneError(str(value["error"]))
+                    if value:
+                        raise RequestPlaneError(str(value))
                     continue
                 if not isinstance(value, dict):
                     continue
@@ -507,7 +592,7 @@ class RequestPlaneClient:
         finally:
             if not finished and stream.writer is not None:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    stream.writer.write(_header_frame(STOP))
+                    stream.writer.write(_header_frame(KILL))
             self.responses.discard(subject)
 
 

@@ -22,10 +22,11 @@ Evictions within one phase are reported as one ``removed`` event.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dynconform.contracts.hashing import tokens_hash
 from dynconform.mocker.config import EngineConfig
@@ -43,12 +44,16 @@ from dynconform.mocker.protocol import (
     FinishReason,
     GenerateRequest,
     RequestError,
+    TokenLogprob,
     Usage,
 )
 
 __all__ = ["Batch", "Scheduler"]
 
 U32 = 2**32
+#: Mixed into a sequence's seed for its log-probability stream, so that asking for logprobs
+#: never changes the generated tokens.
+_LOGPROB_SALT = 0x6C6F6770726F6273
 Detokenize = Callable[[Sequence[int]], str]
 
 
@@ -58,6 +63,7 @@ class _Sequence:
         "computed",
         "decoding",
         "generated",
+        "lp_rng",
         "max_tokens",
         "prefill_reported",
         "prompt_len",
@@ -82,6 +88,7 @@ class _Sequence:
         self.stop_ids = frozenset(request.stop_token_ids)
         material = request.seed if request.seed is not None else tokens_hash(request.token_ids)
         self.rng = random.Random(material)
+        self.lp_rng = None if request.logprobs is None else random.Random(material ^ _LOGPROB_SALT)
 
     @property
     def length(self) -> int:
@@ -326,7 +333,9 @@ class Scheduler:
         new block when none is free preempts the newest (``lifo``) or oldest (``fifo``)
         running request, possibly its own; a request preempted so keeps its token.
         """
-        generated: list[tuple[_Sequence, int, tuple[FinishReason, int | str | None] | None]] = []
+        generated: list[
+            tuple[_Sequence, int, tuple[FinishReason, int | str | None] | None, TokenLogprob | None]
+        ] = []
         for seq, chunk in batch._work:
             if not seq.running:
                 continue
@@ -342,15 +351,20 @@ class Scheduler:
                 self._emit(PrefillCompleted(seq.request.request_id))
             token = self._next_token(seq)
             seq.generated.append(token)
-            generated.append((seq, token, self._finish_reason(seq, token)))
+            logprob = None if seq.lp_rng is None else self._logprob(seq, token)
+            generated.append((seq, token, self._finish_reason(seq, token), logprob))
         outputs: list[EngineOutput] = []
-        for seq, token, finish in generated:
+        for seq, token, finish, logprob in generated:
             if finish is not None:
-                outputs.append(self._finish(seq, token, *finish))
-        for seq, token, finish in generated:
+                output = self._finish(seq, token, *finish)
+                if logprob is not None:
+                    output = replace(output, logprobs=(logprob,))
+                outputs.append(output)
+        for seq, token, finish, logprob in generated:
             if finish is None:
                 self._extend(seq, token)
-                outputs.append(EngineOutput(seq.request.request_id, (token,)))
+                logprobs = None if logprob is None else (logprob,)
+                outputs.append(EngineOutput(seq.request.request_id, (token,), logprobs=logprobs))
         self.kv.flush()
         self.report_kv_metrics()
         return outputs
@@ -409,6 +423,24 @@ class Scheduler:
             prompt = seq.request.token_ids
             return prompt[len(seq.generated) % len(prompt)]
         return self._pool[seq.rng.randrange(len(self._pool))]
+
+    def _logprob(self, seq: _Sequence, token: int) -> TokenLogprob:
+        """A seeded, plausible distribution at this position: the token's probability, and
+        ``logprobs`` alternatives that share the rest of the mass (so they sum below 1)."""
+        rng = seq.lp_rng
+        assert rng is not None
+        chosen = 0.05 + 0.9 * rng.random()
+        count = seq.request.logprobs or 0
+        if count == 0:
+            return TokenLogprob(token, math.log(chosen))
+        pool = self._pool or list(seq.request.token_ids)
+        others = [t for t in rng.sample(pool, min(len(pool), count + 1)) if t != token][:count]
+        weights = [rng.random() + 1e-3 for _ in others]
+        scale = (1.0 - chosen) * 0.9 / sum(weights)
+        entries = [(token, math.log(chosen))]
+        entries += [(t, math.log(w * scale)) for t, w in zip(others, weights, strict=True)]
+        entries.sort(key=lambda entry: (-entry[1], entry[0]))
+        return TokenLogprob(token, math.log(chosen), tuple(entries[:count]))
 
     def _finish_reason(
         self, seq: _Sequence, token: int

@@ -3,10 +3,14 @@
 The default topology needs no server: file discovery in a temporary directory and ZMQ events.
 ``discovery="etcd"`` and ``event_plane="nats"`` start real etcd / NATS servers (from the pip
 wheels) unless URLs of running ones are given. Every child runs in its own process group and
-is stopped, group and all, when the stack stops::
+is stopped, group and all, when the stack stops. The stack supervises its workers: a worker
+can be killed and restarted with the command line it was started with, from Python or over
+the control endpoint (:mod:`dynconform.mocker.control`, URL in ``info["control"]``)::
 
     with MockerStack(ServeOptions(workers=2, speedup_ratio=0)) as stack:
         print(stack.info["frontend"]["url"])
+        stack.kill_worker(0)
+        stack.restart_worker(0)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
+from dynconform.mocker.control import ControlError, ControlServer
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir, load_model_dir
 from dynconform.mocker.violations import VIOLATIONS, UnknownViolationError, check_modes
 from dynconform.services import LOOPBACK, ServiceError, Services, check_reachable
@@ -56,6 +61,8 @@ class ServeOptions:
     speedup_ratio: float = 1.0
     port: int = 8000
     lease_ttl: int = 10
+    #: how the frontend picks a worker: round-robin, random or kv
+    router_mode: Literal["round-robin", "random", "kv"] = "round-robin"
     violations: tuple[str, ...] = ()
     failure_rate: float = 0.0
     failure_types: tuple[str, ...] = ("500",)
@@ -64,6 +71,8 @@ class ServeOptions:
     startup_time: float = 0.0
     record_requests: bool = False
     ready_file: Path | None = None
+    #: port of the control endpoint on loopback (0: a free one; None: no control endpoint)
+    control_port: int | None = 0
     workdir: Path | None = None
     timeout: float = 60.0
     extra_worker_args: tuple[str, ...] = field(default_factory=tuple)
@@ -87,6 +96,10 @@ def check_options(options: ServeOptions) -> frozenset[str]:
         raise ServeError(f"--num-gpu-blocks must be positive, got {options.num_gpu_blocks}")
     if options.speedup_ratio < 0:
         raise ServeError(f"--speedup-ratio must not be negative, got {options.speedup_ratio}")
+    if options.router_mode not in ("round-robin", "random", "kv"):
+        raise ServeError(
+            f"--router-mode must be round-robin, random or kv, not {options.router_mode!r}"
+        )
     if not 0.0 <= options.failure_rate <= 1.0:
         raise ServeError(f"--failure-rate must be between 0 and 1, got {options.failure_rate}")
     for fault in options.failure_types:
@@ -94,18 +107,21 @@ def check_options(options: ServeOptions) -> frozenset[str]:
             raise ServeError(f"unknown failure type {fault!r} (known: {', '.join(_FAULTS)})")
     if not 0 <= options.port < 65536:
         raise ServeError(f"--port must be between 0 and 65535, got {options.port}")
+    if options.control_port is not None and not 0 <= options.control_port < 65536:
+        raise ServeError(f"--control-port must be between 0 and 65535, got {options.control_port}")
     try:
         modes = check_modes(options.violations)
     except UnknownViolationError as exc:
         raise ServeError(str(exc)) from None
-    topology = {"etcd": options.discovery == "etcd", "nats": options.event_plane == "nats"}
     for name in sorted(modes):
         for need in VIOLATIONS[name].needs:
-            if not topology[need]:
-                flag = "--discovery etcd" if need == "etcd" else "--event-plane nats"
-                raise ServeError(f"violation mode {name!r} needs {flag}")
+            if need not in (options.discovery, options.event_plane):
+                flag = "--discovery" if need in ("etcd", "file") else "--event-plane"
+                raise ServeError(f"violation mode {name!r} needs {flag} {need}")
     if options.port:
         _check_port(options.port)
+    if options.control_port:
+        _check_port(options.control_port)
     if options.model_dir is not None:
         try:
             load_model_dir(options.model_dir)
@@ -120,6 +136,9 @@ class _Child:
     process: subprocess.Popen[bytes]
     log: Path
     ready: Path
+    #: what started it: ``python -m module *argv``
+    module: str
+    argv: list[str]
 
     def last_log_line(self) -> str:
         try:
@@ -127,6 +146,13 @@ class _Child:
         except OSError:
             return ""
         return lines[-1][:300] if lines else ""
+
+    def kill(self) -> None:
+        """SIGKILL the process group (no chance to deregister) and reap the process."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.poll() is not None:
@@ -150,8 +176,11 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
         self.children: list[_Child] = []
         self.services: Services | None = None
         self.info: dict[str, Any] = {}
+        self.control: ControlServer | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.workdir = Path()
+        self._lock = threading.RLock()
+        self._stopping = False
 
     def __enter__(self) -> MockerStack:
         try:
@@ -220,18 +249,29 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
             "--wait-for-instances", str(options.workers),
             "--failure-rate", str(options.failure_rate),
             "--failure-types", ",".join(options.failure_types),
+            "--router-mode", options.router_mode,
             *common,
         ]  # fmt: skip
+        if options.event_plane == "nats":
+            frontend_argv += ["--nats-url", nats_url]
         for mode in frontend_modes:
             frontend_argv += ["--violate", mode]
         frontend = self._wait_ready(
             self._spawn("frontend", "dynconform.mocker.frontend", frontend_argv)
         )
         self.info = self._describe(frontend, workers, file_kv, etcd_url, nats_url)
-        if options.ready_file is not None:
-            tmp = options.ready_file.with_name(options.ready_file.name + ".tmp")
+        if options.control_port is not None:
+            self.control = ControlServer(self, LOOPBACK, options.control_port)
+            self.control.start()
+            self.info["control"] = {"url": self.control.url}
+        self._write_ready_file()
+
+    def _write_ready_file(self) -> None:
+        ready_file = self.options.ready_file
+        if ready_file is not None:
+            tmp = ready_file.with_name(ready_file.name + ".tmp")
             tmp.write_text(json.dumps(self.info, indent=2))
-            tmp.replace(options.ready_file)
+            tmp.replace(ready_file)
 
     def _fault_args(self) -> list[str]:
         options, argv = self.options, []
@@ -263,10 +303,10 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
             raise ServeError(str(exc)) from None
         return etcd_url, nats_url
 
-    def _spawn(self, name: str, module: str, argv: list[str]) -> _Child:
+    def _spawn(self, name: str, module: str, argv: list[str], *, append: bool = False) -> _Child:
         ready = self.workdir / f"{name}.ready.json"
         log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
+        with log.open("ab" if append else "wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", module, *argv, "--ready-file", str(ready)],
                 stdout=out,
@@ -275,16 +315,20 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
                 cwd=self.workdir,
                 start_new_session=True,
             )
-        child = _Child(name, process, log, ready)
-        self.children.append(child)
+        child = _Child(name, process, log, ready, module, argv)
+        if not append:
+            self.children.append(child)
         return child
 
     def _wait_ready(self, child: _Child) -> dict[str, Any]:
+        """The child's ready file, once the child wrote it (a restarted worker's predecessor
+        may have left one: its pid tells them apart)."""
         deadline = time.monotonic() + self.options.timeout
-        while time.monotonic() < deadline:
-            if child.ready.is_file():
+        while time.monotonic() < deadline and not self._stopping:
+            with contextlib.suppress(OSError, ValueError):
                 data: dict[str, Any] = json.loads(child.ready.read_text())
-                return data
+                if data.get("pid") == child.process.pid:
+                    return data
             if child.process.poll() is not None:
                 raise ServeError(
                     f"{child.name} exited at start (code {child.process.returncode}): "
@@ -312,29 +356,69 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
             event_plane["url"] = nats_url
         return {
             "frontend": {"url": frontend["url"], "pid": frontend["pid"]},
-            "workers": [
-                {
-                    "instance_id": w["instance_id"],
-                    "pid": w["pid"],
-                    "system_url": w["system_url"],
-                    "request_address": w["request_address"],
-                    "events": w["events"],
-                    "keys": w["keys"],
-                    "log": str(self.workdir / f"worker-{i}.log"),
-                    **(
-                        {"requests": str(self.workdir / f"worker-{i}.requests.jsonl")}
-                        if options.record_requests
-                        else {}
-                    ),
-                }
-                for i, w in enumerate(workers)
-            ],
+            "workers": [self._worker_info(i, w) for i, w in enumerate(workers)],
             "model": workers[0]["model"],
             "discovery": discovery,
             "event_plane": event_plane,
             "violations": sorted(self.modes),
             "workdir": str(self.workdir),
         }
+
+    def _worker_info(self, index: int, ready: dict[str, Any]) -> dict[str, Any]:
+        info = {
+            "instance_id": ready["instance_id"],
+            "pid": ready["pid"],
+            "system_url": ready["system_url"],
+            "request_address": ready["request_address"],
+            "events": ready["events"],
+            "keys": ready["keys"],
+            "log": str(self.workdir / f"worker-{index}.log"),
+        }
+        if self.options.record_requests:
+            info["requests"] = str(self.workdir / f"worker-{index}.requests.jsonl")
+        return info
+
+    # -- supervision ---------------------------------------------------------------------------
+
+    def _worker(self, index: int) -> _Child:
+        name = f"worker-{index}"
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise ControlError(404, f"no worker {index} (the stack has {self.options.workers})")
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The workers as :attr:`info` describes them, each with ``alive``."""
+        with self._lock:
+            return [
+                info | {"alive": self._worker(i).process.poll() is None}
+                for i, info in enumerate(self.info.get("workers", []))
+            ]
+
+    def kill_worker(self, index: int) -> dict[str, Any]:
+        """SIGKILL worker ``index`` with its process group; it gets no chance to deregister."""
+        with self._lock:
+            child = self._worker(index)
+            child.kill()
+            return {"worker": index, "pid": child.process.pid, "exit": child.process.returncode}
+
+    def restart_worker(self, index: int) -> dict[str, Any]:
+        """Start worker ``index`` again with its command line (killing it first if it still
+        runs); returns its new description once it is ready and rewrites the ready file."""
+        with self._lock:
+            if self._stopping:
+                raise ControlError(409, "the stack is stopping")
+            old = self._worker(index)
+            old.kill()
+            child = self._spawn(old.name, old.module, old.argv, append=True)
+            self.children[self.children.index(old)] = child
+            try:
+                ready = self._wait_ready(child)
+            except ServeError as exc:
+                raise ControlError(500, str(exc)) from None
+            self.info["workers"][index] = self._worker_info(index, ready)
+            self._write_ready_file()
+            return dict(self.info["workers"][index])
 
     def reap(self) -> list[str]:
         """Collect children that exited (a crashed or killed worker); returns their names."""
@@ -344,9 +428,14 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
 
     def stop(self) -> None:
         """Stop every child (frontend first) and the servers started for the stack."""
-        for child in reversed(self.children):
-            child.stop()
-        self.children.clear()
+        self._stopping = True
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        with self._lock:
+            for child in reversed(self.children):
+                child.stop()
+            self.children.clear()
         if self.services is not None:
             self.services.stop()
             self.services = None
@@ -373,6 +462,11 @@ def describe(info: dict[str, Any]) -> list[str]:
     lines.append(
         f"event plane   {plane['transport']}" + (f": {plane['url']}" if "url" in plane else "")
     )
+    if "control" in info:
+        lines.append(
+            f"control       {info['control']['url']}  "
+            "(POST /workers/N/kill, POST /workers/N/restart)"
+        )
     if info["violations"]:
         lines.append(f"violations    {', '.join(info['violations'])}")
     return lines

@@ -1,9 +1,11 @@
-"""Violation modes: make the reference break exactly one contract rule or schema constraint.
+"""Violation modes: make the reference break exactly one contract rule or behaviour.
 
-``dynconform mocker serve --violate MODE`` turns one mode on; each mode names the rule ID the
+``dynconform mocker serve --violate MODE`` turns one mode on. A rule mode names the rule ID the
 contracts validator reports for what the reference then emits, the contract that catches it
-and the surface to look at. The conformance suite uses them to prove that every check can
-fail::
+and the surface to look at. A behaviour mode (``behaviour=True``) breaks a promise that no
+single instance shows (a status code, a counter across scrapes, what happens after a kill);
+its rule is the ID of the conformance check that observes it. The conformance suite uses the
+modes to prove that every check can fail::
 
     from dynconform.mocker.violations import VIOLATIONS
 
@@ -20,6 +22,7 @@ from typing import Literal
 
 __all__ = [
     "VIOLATIONS",
+    "Need",
     "Surface",
     "UnknownViolationError",
     "ViolationMode",
@@ -41,6 +44,11 @@ Surface = Literal[
 ]
 
 
+#: What a mode needs to be visible: a discovery backend (``etcd``, ``file``) or an event plane
+#: (``nats``, ``zmq``).
+Need = Literal["etcd", "file", "nats", "zmq"]
+
+
 class UnknownViolationError(ValueError):
     """A violation mode name that the reference does not know."""
 
@@ -50,16 +58,20 @@ class ViolationMode:
     """One way of breaking the contracts on purpose."""
 
     name: str
-    #: the rule ID the contracts validator reports (``schema.<keyword>`` or a semantic rule)
+    #: the rule ID the contracts validator reports (``schema.<keyword>`` or a semantic rule);
+    #: for a behaviour mode, the ID of the conformance check that observes the behaviour
     rule: str
-    #: the contract whose validation reports it
+    #: the contract whose validation reports it (behaviour modes: the contract of the
+    #: messages that show the behaviour)
     contract: str
     #: the process that misbehaves
     component: Literal["worker", "frontend"]
     surface: Surface
     summary: str
-    #: topology the mode needs to be visible: ``etcd`` and/or ``nats``
-    needs: tuple[str, ...] = ()
+    #: topology the mode needs to be visible
+    needs: tuple[Need, ...] = ()
+    #: the rule is a behaviour only a conformance check observes, not a validator rule
+    behaviour: bool = False
 
 
 def _modes(*modes: ViolationMode) -> Mapping[str, ViolationMode]:
@@ -146,6 +158,16 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         "discovery",
         "the card lacks the required field migration_limit",
     ),
+    ViolationMode(
+        "discovery.worker-registered",
+        "discovery.worker-registered",
+        "discovery.model",
+        _W,
+        "discovery",
+        "the Model record (key and record) names another instance id than the worker's Endpoint",
+        needs=("file",),
+        behaviour=True,
+    ),
     # events ----------------------------------------------------------------------------------
     ViolationMode(
         "events.subject-matches-topic",
@@ -226,6 +248,16 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         _W,
         "events",
         "envelopes lack the required field published_at",
+    ),
+    ViolationMode(
+        "events.zmq-framing",
+        "events.zmq-framing",
+        "events.envelope",
+        _W,
+        "events",
+        "the ZMQ publisher-id frame holds the id little-endian, so it differs from the envelope's",
+        needs=("zmq",),
+        behaviour=True,
     ),
     # request plane ---------------------------------------------------------------------------
     ViolationMode(
@@ -318,6 +350,24 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         "worker-metrics",
         "dynamo_component_requests_total lacks its worker_id label",
     ),
+    ViolationMode(
+        "metrics.counters-monotonic",
+        "metrics.counters-monotonic",
+        "metrics.worker-exposition",
+        _W,
+        "worker-metrics",
+        "dynamo_component_request_bytes_total starts again from zero after every scrape",
+        behaviour=True,
+    ),
+    ViolationMode(
+        "metrics.requests-total-exact",
+        "metrics.requests-total-exact",
+        "metrics.worker-exposition",
+        _W,
+        "worker-metrics",
+        "dynamo_component_requests_total counts every request twice (on arrival and at its end)",
+        behaviour=True,
+    ),
     # http ------------------------------------------------------------------------------------
     ViolationMode(
         "http.error-type-matches-code",
@@ -342,6 +392,49 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         _F,
         "http",
         "GET /v1/models answers with object 'models' instead of 'list'",
+    ),
+    ViolationMode(
+        "http.chat.wrong-object",
+        "schema.const",
+        "http.chat-completion",
+        _F,
+        "http",
+        "non-streamed chat completions say object 'chat.completion.chunk'",
+    ),
+    ViolationMode(
+        "http.completion.missing-field",
+        "schema.required",
+        "http.completion",
+        _F,
+        "http",
+        "non-streamed text completions lack the required field created",
+    ),
+    ViolationMode(
+        "http.finish-reason-length",
+        "http.finish-reason-length",
+        "http.completion",
+        _F,
+        "http",
+        "non-streamed text completions that reach max_tokens end with finish_reason 'stop'",
+        behaviour=True,
+    ),
+    ViolationMode(
+        "http.errors.malformed-json",
+        "http.errors.malformed-json",
+        "http.error",
+        _F,
+        "http",
+        "a body that is not JSON is answered 422 (with a valid envelope) instead of 400",
+        behaviour=True,
+    ),
+    ViolationMode(
+        "http.errors.invalid-parameter",
+        "http.errors.invalid-parameter",
+        "http.nvext",
+        _F,
+        "http",
+        "unknown nvext fields are ignored instead of answered 400",
+        behaviour=True,
     ),
     ViolationMode(
         "http.sse.data-lines-only",
@@ -390,6 +483,26 @@ VIOLATIONS: Mapping[str, ViolationMode] = _modes(
         _F,
         "http-stream",
         "the first delta of a chat stream has no role",
+    ),
+    # fault tolerance ---------------------------------------------------------------------------
+    ViolationMode(
+        "fault.worker-kill-deregisters",
+        "fault.worker-kill-deregisters",
+        "http.models",
+        _F,
+        "http",
+        "GET /v1/models keeps listing a model after its last worker left discovery",
+        behaviour=True,
+    ),
+    ViolationMode(
+        "fault.worker-restart-recovers",
+        "fault.worker-restart-recovers",
+        "discovery.entry",
+        _W,
+        "discovery",
+        "a restarted worker resumes from the ready file its killed predecessor left: it takes "
+        "over the old instance id and registers nothing",
+        behaviour=True,
     ),
 )
 

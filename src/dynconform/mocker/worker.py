@@ -27,6 +27,8 @@ from dynconform.mocker.config import EngineConfig
 from dynconform.mocker.discovery import DiscoveryError, DiscoveryStore, EtcdStore, FileStore
 from dynconform.mocker.engine import EngineClosedError, MockEngine
 from dynconform.mocker.event_plane import NatsPublisher, Publisher, ZmqPublisher
+from dynconform.mocker.kv_query import LocalKvIndex
+from dynconform.mocker.logprobs import TokenText, engine_fields
 from dynconform.mocker.model_dir import ModelDir, ModelDirError, load_model_dir
 from dynconform.mocker.protocol import EngineOutput, GenerateRequest, RequestError
 from dynconform.mocker.publishing import HEARTBEAT_TOPIC, EventPump
@@ -82,34 +84,44 @@ class WorkerConfig:
     heartbeat_s: float = 1.0
 
 
-def _annotated(output: EngineOutput) -> dict[str, Any]:
+def _annotated(
+    output: EngineOutput, token_text: TokenText | None = None, *, indexed: bool = False
+) -> dict[str, Any]:
+    """An ``Annotated<LLMEngineOutput>`` as 1.6.1 serializes it (``None`` options left out).
+
+    ``indexed``: the request has several choices, so each output names its ``index``;
+    ``token_text`` names the tokens of the log probabilities.
+    """
+    if output.error:
+        return _error(output.error)
     usage = output.usage
     data: dict[str, Any] = {
         "token_ids": list(output.token_ids),
         "tokens": None,
         "text": None,
+        "output_type": "text",
         "cum_log_probs": None,
         "log_probs": None,
         "top_logprobs": None,
         "finish_reason": None if output.finish_reason is None else output.finish_reason.value,
-        "stop_reason": output.stop_reason,
-        "index": None,
-        "completion_usage": None
-        if usage is None
-        else {
+        "index": output.index if indexed else None,
+    }
+    if output.logprobs is not None and token_text is not None:
+        data.update(engine_fields(output.logprobs, token_text))
+    if output.stop_reason is not None:
+        data["stop_reason"] = output.stop_reason
+    if usage is not None:
+        data["completion_usage"] = {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        },
-    }
-    if output.error:
-        return _error(output.error)
-    return {"data": data, "id": None, "event": None, "comment": None}
+            "prompt_tokens_details": {"audio_tokens": None, "cached_tokens": usage.cached_tokens},
+        }
+    return {"data": data}
 
 
 def _error(message: str) -> dict[str, Any]:
-    return {"data": None, "id": None, "event": "error", "comment": [message]}
+    return {"event": "error", "comment": [message]}
 
 
 class Worker:
@@ -134,6 +146,7 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._tokens_sent = 0
         self.kv_query_endpoint = ""
+        self.kv_index = LocalKvIndex(self.instance_id)
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -196,9 +209,13 @@ class Worker:
             raise WorkerError(str(exc)) from None
         if cfg.startup_time > 0:
             await asyncio.sleep(cfg.startup_time)
+        resumed = self._resume()
         await self._start_publishers()
         assert self.model is not None
-        self.pump = EventPump(self.instance_id, self.publishers, violations=self.violations)
+        self.kv_index = LocalKvIndex(self.instance_id)
+        self.pump = EventPump(
+            self.instance_id, self.publishers, violations=self.violations, index=self.kv_index
+        )
         self.pump.start()
         self.engine = MockEngine.from_model_dir(self.model, cfg.engine, sink=self.pump.sink)
         await self.engine.start()
@@ -220,7 +237,7 @@ class Worker:
             cfg.request_port,
             {self.request_path: self._generate, kv_path: self._kv_query},
             record=self._record,
-            on_accept=lambda request, size: self._on_accept(size),
+            on_accept=self._on_accept,
         )
         try:
             await self.server.start()
@@ -237,7 +254,8 @@ class Worker:
             await self.system.start()
         except OSError as exc:
             raise WorkerError(f"cannot listen on {cfg.host}:{cfg.system_port}: {exc}") from None
-        await self._register()
+        if not resumed:
+            await self._register()
         self.system.mark_ready()
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeats"))
         if cfg.ready_file is not None:
@@ -277,6 +295,18 @@ class Worker:
             self._record.close()
             self._record = None
 
+    def _resume(self) -> bool:
+        """``fault.worker-restart-recovers``: take over the instance id in the ready file a
+        killed predecessor left, and skip registering as if its records were still there."""
+        ready = self.config.ready_file
+        if "fault.worker-restart-recovers" not in self.violations or ready is None:
+            return False
+        try:
+            self.instance_id = int(json.loads(ready.read_text())["instance_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
     # -- event plane ---------------------------------------------------------------------------
 
     async def _start_publishers(self) -> None:
@@ -315,7 +345,13 @@ class Worker:
                     nats_publisher.advertised_prefix = prefix.rsplit(".endpoint.", 1)[0]
                 publisher = nats_publisher
             else:
-                publisher = ZmqPublisher(topic, new_publisher_id(), host=cfg.host, **options)
+                publisher = ZmqPublisher(
+                    topic,
+                    new_publisher_id(),
+                    host=cfg.host,
+                    little_endian_id="events.zmq-framing" in self.violations,
+                    **options,
+                )
             await publisher.start()
             self.publishers[topic] = publisher
 
@@ -363,7 +399,10 @@ class Worker:
         kvq = ep.with_endpoint(self.kv_query_endpoint)
         kvq_record = endpoint_record(kvq, iid, tcp_transport(host, port, iid, kvq))
         add(key_of("instances", kvq, iid), kvq_record)
-        add(key_of("mdc", ep, iid), model_record(ep, iid, card))
+        model_iid = iid
+        if "discovery.worker-registered" in self.violations:
+            model_iid = iid + 1
+        add(key_of("mdc", ep, model_iid), model_record(ep, model_iid, card))
         for topic, publisher in self.publishers.items():
             pid = publisher.publisher_id
             add(
@@ -415,18 +454,20 @@ class Worker:
             self.metrics.kv_usage.set(used / self.config.engine.num_gpu_blocks)
         return self.metrics.render()
 
-    def _on_accept(self, size: int) -> None:
+    def _on_accept(self, request: IncomingRequest, size: int) -> None:
         assert self.metrics is not None
-        self.metrics.started(size)
+        if request.path == self.request_path:  # the metrics are the generate endpoint's
+            self.metrics.started(size)
 
     async def _kv_query(self, request: IncomingRequest) -> AsyncGenerator[dict[str, Any], None]:
-        yield _error("KV state queries are not supported by the reference worker")
+        if self.pump is not None:
+            await self.pump.flush(1.0)
+        yield self.kv_index.answer(request.body)
 
     async def _generate(self, request: IncomingRequest) -> AsyncGenerator[dict[str, Any], None]:
         assert self.engine is not None
         assert self.metrics is not None
         started = time.monotonic()
-        sent = 0
         cancelled = False
         try:
             generate = GenerateRequest.from_preprocessed(request.request_id, request.body)
@@ -442,15 +483,19 @@ class Worker:
                     if request.cancelled.is_set():
                         cancelled = True
                         break
-                    item = _annotated(output)
-                    sent += len(json.dumps(item))
-                    yield item
+                    yield _annotated(output, self._token_text, indexed=generate.n > 1)
                     await self._faults(len(output.token_ids))
         except (RequestError, EngineClosedError) as exc:
             self.metrics.error("engine")
             yield _error(str(exc))
         finally:
-            self.metrics.finished(time.monotonic() - started, sent, cancelled=cancelled)
+            # the request plane counts the response frames it wrote
+            elapsed = time.monotonic() - started
+            self.metrics.finished(elapsed, request.sent_bytes, cancelled=cancelled)
+
+    def _token_text(self, token_id: int) -> str:
+        assert self.model is not None
+        return self.model.tokenizer.decode([token_id], skip_special_tokens=False)
 
     async def _faults(self, tokens: int) -> None:
         cfg = self.config

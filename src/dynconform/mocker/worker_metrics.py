@@ -136,6 +136,8 @@ class WorkerMetrics:
         """A request ended after ``seconds``."""
         if self.inflight is not None:
             self.inflight.dec()
+        if "metrics.requests-total-exact" in self.violations:
+            self.requests.inc()
         self.duration.observe(seconds)
         self.response_bytes.inc(response_bytes)
         if cancelled:
@@ -148,6 +150,8 @@ class WorkerMetrics:
     def render(self) -> str:
         """The text exposition (violation modes applied)."""
         text = prometheus_client.generate_latest(self.registry).decode("utf-8")
+        if "metrics.counters-monotonic" in self.violations:
+            self.request_bytes.reset()
         if "metrics.histogram-cumulative" in self.violations:
             text = _INF_BUCKET.sub(lambda m: f"{m.group(1)} {float(m.group(2)) + 1.0}", text)
         if "metrics.exposition-parses" in self.violations:

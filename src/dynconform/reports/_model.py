@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from dynconform.contracts import InputError
+from dynconform.reports._measure import Measurement
 
 __all__ = [
     "API_VERSION",
@@ -99,6 +100,8 @@ class CheckResult:
     known_deviation: str | None = None
     #: the first contract violations behind a failure, as ``Violation.to_dict()`` gives them
     violations: tuple[Mapping[str, Any], ...] = ()
+    #: the command line that runs this check alone again, as the runner computed it
+    reproduce: str = ""
 
     @property
     def blocking(self) -> bool:
@@ -127,6 +130,8 @@ class CheckResult:
             out["knownDeviation"] = self.known_deviation
         if self.violations:
             out["violations"] = [dict(v) for v in self.violations]
+        if self.reproduce:
+            out["reproduce"] = self.reproduce
         return out
 
     @classmethod
@@ -148,6 +153,7 @@ class CheckResult:
             duration=float(data.get("durationSeconds", 0.0)),
             known_deviation=data.get("knownDeviation"),
             violations=tuple(dict(v) for v in data.get("violations", ())),
+            reproduce=str(data.get("reproduce", "")),
         )
 
 
@@ -305,6 +311,8 @@ class ConformanceReport:
     taps: Mapping[str, Any] = field(default_factory=dict)
     #: the expectations file applied, if any
     expectations: str | None = None
+    #: latency series recorded during the run (``http.chat.ttft``, ...), by name
+    measurements: Mapping[str, Measurement] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -321,6 +329,7 @@ class ConformanceReport:
         timeouts: Mapping[str, float] | None = None,
         taps: Mapping[str, Any] | None = None,
         expectations: str | None = None,
+        measurements: Iterable[Measurement] = (),
     ) -> ConformanceReport:
         """Assemble a report, computing each profile's outcome from the check results."""
         supported = tuple(supported_features)
@@ -335,6 +344,7 @@ class ConformanceReport:
             timeouts=dict(timeouts or {}),
             taps=dict(taps or {}),
             expectations=expectations,
+            measurements={m.name: m for m in sorted(measurements, key=lambda m: m.name)},
         )
 
     @property
@@ -373,6 +383,10 @@ class ConformanceReport:
         }
         if self.expectations is not None:
             out["metadata"]["expectations"] = self.expectations
+        if self.measurements:
+            out["measurements"] = {
+                name: self.measurements[name].to_dict() for name in sorted(self.measurements)
+            }
         return out
 
     @classmethod
@@ -397,6 +411,10 @@ class ConformanceReport:
                 timeouts={str(k): float(v) for k, v in (data.get("timeouts") or {}).items()},
                 taps=dict(data.get("taps") or {}),
                 expectations=meta.get("expectations"),
+                measurements={
+                    str(name): Measurement.from_dict(str(name), value)
+                    for name, value in (data.get("measurements") or {}).items()
+                },
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"malformed {KIND}: {exc!r}") from None

@@ -30,22 +30,31 @@ from dynconform.stability._api import (
     snapshot_api,
 )
 from dynconform.stability._contract_compat import compare_contracts, load_schema_set
+from dynconform.stability._crd import Crd, CrdField, CrdVersion, collect_crds, diff_crds
 from dynconform.stability._diff import diff_snapshots
 from dynconform.stability._extract import build_snapshot
 from dynconform.stability._findings import Finding, Status
+from dynconform.stability._help_surface import parse_help
 from dynconform.stability._kinds import BREAKING, KINDS, ChangeKind
+from dynconform.stability._metric_surface import MetricFamily, parse_exposition
 from dynconform.stability._model import ApiObject, Deprecation, Param, Snapshot, Tier
+from dynconform.stability._native import scan_binary
 from dynconform.stability._policy import ApiReport, DeprecationHistory, WaiverUse, apply_policy
 from dynconform.stability._render import FORMATS as REPORT_FORMATS
 from dynconform.stability._render import render, render_history
+from dynconform.stability._report import change_of, stability_history, stability_report
 from dynconform.stability._schema_compat import MODES as COMPAT_MODES
 from dynconform.stability._schema_compat import Incompatibility, incompatibilities
 from dynconform.stability._sources import PipOptions, cache_dir, parse_source
 from dynconform.stability._surface_diff import (
+    SURFACE_PERIODS,
     SurfaceOptions,
     compare_surfaces,
     diff_surfaces,
+    history_surfaces,
+    judge_history,
     judge_surfaces,
+    load_surfaces,
     snapshot_surfaces,
 )
 from dynconform.stability._surfaces import CliOption, SurfaceSnapshot, build_surfaces
@@ -57,10 +66,14 @@ __all__ = [
     "COMPAT_MODES",
     "KINDS",
     "REPORT_FORMATS",
+    "SURFACE_PERIODS",
     "ApiObject",
     "ApiReport",
     "ChangeKind",
     "CliOption",
+    "Crd",
+    "CrdField",
+    "CrdVersion",
     "Deprecation",
     "DeprecationHistory",
     "Finding",
@@ -69,6 +82,7 @@ __all__ = [
     "Incompatibility",
     "LoadOptions",
     "Loaded",
+    "MetricFamily",
     "Param",
     "PipOptions",
     "Snapshot",
@@ -85,26 +99,37 @@ __all__ = [
     "bundled_config_for",
     "bundled_tiers",
     "cache_dir",
+    "change_of",
+    "collect_crds",
     "compare_apis",
     "compare_contracts",
     "compare_snapshots",
     "compare_surfaces",
+    "diff_crds",
     "diff_snapshots",
     "diff_surfaces",
     "history_api",
+    "history_surfaces",
     "incompatibilities",
+    "judge_history",
     "judge_surfaces",
     "load_schema_set",
     "load_snapshots",
+    "load_surfaces",
     "load_tiers",
     "load_waivers",
     "parse_config",
+    "parse_exposition",
+    "parse_help",
     "parse_source",
     "parse_waivers",
     "release_versions",
     "render",
     "render_history",
+    "scan_binary",
     "select_versions",
     "snapshot_api",
     "snapshot_surfaces",
+    "stability_history",
+    "stability_report",
 ]

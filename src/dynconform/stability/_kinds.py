@@ -13,7 +13,7 @@ class ChangeKind:
     breaking: bool
     summary: str
     griffe: str | None = None
-    domain: str = "api"  # api (Python API diff), surface (CLI/env/metrics), contract
+    domain: str = "api"  # api (Python API diff), surface (CLI/env/metrics/CRDs), contract
 
 
 KINDS: dict[str, ChangeKind] = {
@@ -110,7 +110,7 @@ KINDS: dict[str, ChangeKind] = {
         ChangeKind(
             "surface-removed",
             True,
-            "a CLI flag, env variable or metric was removed",
+            "a CLI flag, env variable, metric, CRD version or CRD field was removed",
             domain="surface",
         ),
         ChangeKind(
@@ -125,6 +125,31 @@ KINDS: dict[str, ChangeKind] = {
             "a CLI flag changed incompatibly (alias, type, choices, default, env fallback)",
             domain="surface",
         ),
+        ChangeKind(
+            "metric-type-changed",
+            True,
+            "a metric changed type (e.g. counter to gauge)",
+            domain="surface",
+        ),
+        ChangeKind(
+            "metric-label-removed",
+            True,
+            "a metric lost a label (queries grouping or filtering by it break)",
+            domain="surface",
+        ),
+        ChangeKind("crd-type-changed", True, "a CRD field changed type", domain="surface"),
+        ChangeKind(
+            "crd-required-added",
+            True,
+            "a CRD field became required, or a required field was added to an existing object",
+            domain="surface",
+        ),
+        ChangeKind(
+            "crd-enum-removed",
+            True,
+            "a CRD field lost enum values (or its values were newly restricted)",
+            domain="surface",
+        ),
         ChangeKind("contract-removed", True, "a wire contract was removed", domain="contract"),
         ChangeKind(
             "contract-incompatible",
@@ -135,13 +160,26 @@ KINDS: dict[str, ChangeKind] = {
         ChangeKind(
             "surface-added",
             False,
-            "a CLI flag, env variable or metric was added",
+            "a CLI flag, env variable, metric, CRD version or CRD field was added",
             domain="surface",
         ),
         ChangeKind(
             "flag-widened",
             False,
             "a CLI flag now accepts more (new alias, choice or env var)",
+            domain="surface",
+        ),
+        ChangeKind("metric-label-added", False, "a metric gained a label", domain="surface"),
+        ChangeKind(
+            "crd-enum-added",
+            False,
+            "a CRD field accepts more enum values (or is no longer restricted)",
+            domain="surface",
+        ),
+        ChangeKind(
+            "crd-storage-changed",
+            False,
+            "a CRD's storage version changed (stored objects migrate)",
             domain="surface",
         ),
         ChangeKind("contract-added", False, "a wire contract was added", domain="contract"),

@@ -6,6 +6,8 @@ deprecated at least N releases before the release that breaks it. Deprecated in 
 release and broken in the next one counts as one release; ``api history`` knows when each
 deprecation first appeared, and a ``.. deprecated:: VERSION`` directive names it too. Tiers
 whose period is ``None`` (experimental and internal by default) are reported, never failed.
+Periods can also be set per surface kind (the part of a finding path before ``:``, e.g.
+``metric`` or ``cli``), which then win over the per-tier ones.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class ApiReport:
     periods: dict[Tier, int | None]
     waivers: list[WaiverUse] = field(default_factory=list)
     tiers_origin: str = "defaults"
+    kind_periods: dict[str, dict[Tier, int | None]] = field(default_factory=dict)
 
     @property
     def violations(self) -> list[Finding]:
@@ -141,6 +144,18 @@ class ApiReport:
                 row["additions"] += 1
         return out
 
+    def _policy(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "tiers": self.tiers_origin,
+            "deprecationReleases": {t.value: n for t, n in self.periods.items()},
+        }
+        if self.kind_periods:
+            out["deprecationReleasesByKind"] = {
+                kind: {t.value: n for t, n in table.items()}
+                for kind, table in sorted(self.kind_periods.items())
+            }
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         def side(s: Snapshot) -> dict[str, Any]:
             return {
@@ -156,14 +171,17 @@ class ApiReport:
             "verdict": "pass" if self.ok else "fail",
             "old": side(self.old),
             "new": side(self.new),
-            "policy": {
-                "tiers": self.tiers_origin,
-                "deprecationReleases": {t.value: n for t, n in self.periods.items()},
-            },
+            "policy": self._policy(),
             "summary": self.summary(),
             "findings": [f.to_dict() for f in self.findings],
             "waivers": [w.to_dict() for w in self.waivers],
         }
+
+
+def surface_kind(finding: Finding) -> str | None:
+    """The surface kind of a finding path (``metric:x`` -> ``metric``), if it has one."""
+    head, colon, _ = finding.path.partition(":")
+    return head if colon and "." not in head else None
 
 
 def _deprecation_of(snapshot: Snapshot, finding: Finding) -> tuple[str, Deprecation] | None:
@@ -212,8 +230,11 @@ def apply_policy(
     today: dt.date | None = None,
     history: DeprecationHistory | None = None,
     tiers_origin: str = "defaults",
+    kind_periods: Mapping[str, Mapping[Tier, int | None]] | None = None,
 ) -> ApiReport:
-    """Judge each finding under the per-tier deprecation periods and the waivers."""
+    """Judge each finding under the deprecation periods (per surface kind, else per tier)
+    and the waivers."""
+    by_kind = {k: dict(v) for k, v in (kind_periods or {}).items()}
     today = today or dt.date.today()
     used = [0] * len(waivers)
     live = [not w.expired(today) for w in waivers]
@@ -226,23 +247,26 @@ def apply_policy(
         matching = [i for i, w in enumerate(waivers) if w.matches(f)]
         for i in matching:
             used[i] += 1
-        period = periods.get(f.tier)
+        kind = surface_kind(f)
+        table = by_kind.get(kind or "", {})
+        period = table[f.tier] if f.tier in table else periods.get(f.tier)
+        what = f"{f.tier} {kind}" if kind in by_kind else str(f.tier)
         if period is None:
-            judged.append(replace(f, status=Status.REPORTED, reason=f"{f.tier} tier"))
+            judged.append(replace(f, status=Status.REPORTED, reason=f"{what} tier"))
             continue
         covered = _deprecation_of(old, f)
         age = deprecation_age(covered[0], covered[1], old, new, history) if covered else 0
         if age >= period:
             via = f" ({covered[1].via})" if covered else ""
-            reason = f"deprecated {age} release(s) before{via}; {f.tier} needs {period}"
+            reason = f"deprecated {age} release(s) before{via}; {what} needs {period}"
             judged.append(replace(f, status=Status.ALLOWED, reason=reason))
             continue
         waiver = next((waivers[i] for i in matching if live[i]), None)
         if waiver is not None:
             judged.append(replace(f, status=Status.WAIVED, reason=waiver.reason))
             continue
-        need = f"{f.tier} needs a deprecation {period} release(s) before"
+        need = f"{what} needs a deprecation {period} release(s) before"
         reason = f"{need}; deprecated {age}" if covered else f"{need}; not deprecated"
         judged.append(replace(f, status=Status.VIOLATION, reason=reason))
     uses = [WaiverUse(w, used[i], not live[i]) for i, w in enumerate(waivers)]
-    return ApiReport(old, new, judged, dict(periods), uses, tiers_origin)
+    return ApiReport(old, new, judged, dict(periods), uses, tiers_origin, by_kind)

@@ -39,7 +39,9 @@ def _side(report: ApiReport, which: str) -> str:
     return f"{snap.source or snap.package}{version}"
 
 
-def _tier_line(tier: Tier, row: dict[str, int], period: int | None) -> str:
+def _tier_line(
+    tier: Tier, row: dict[str, int], period: int | None, *, per_kind: bool = False
+) -> str:
     parts = [f"{row['breaking']} breaking"]
     detail = [
         f"{row[s.value]} {s.value}"
@@ -52,6 +54,8 @@ def _tier_line(tier: Tier, row: dict[str, int], period: int | None) -> str:
     if row["warnings"]:
         parts.append(f"{row['warnings']} warnings")
     rule = "reported only" if period is None else f"deprecate {period} release(s) ahead"
+    if per_kind and period is not None:
+        rule = "deprecation period per kind"
     return f"{tier.value.upper()} [{rule}]: " + ", ".join(parts)
 
 
@@ -64,6 +68,9 @@ def render_text(report: ApiReport, *, limit: int = 10, additions: bool = False) 
         for t, n in sorted(report.periods.items(), key=lambda x: -x[0].rank)
     )
     lines.append(f"tiers: {report.tiers_origin}; deprecation releases: {periods}")
+    for kind, table in sorted(report.kind_periods.items()):
+        cells = ", ".join(f"{t.value} {'-' if n is None else n}" for t, n in table.items())
+        lines.append(f"  {kind}: {cells}")
     summary = report.summary()
     groups = _grouped(report.findings)
     for tier in _ORDER:
@@ -71,7 +78,8 @@ def render_text(report: ApiReport, *, limit: int = 10, additions: bool = False) 
         if not any(row.values()):
             continue
         lines.append("")
-        lines.append(_tier_line(tier, row, report.periods.get(tier)))
+        period = report.periods.get(tier)
+        lines.append(_tier_line(tier, row, period, per_kind=bool(report.kind_periods)))
         for kind, items in sorted(groups[tier].items()):
             shown = [f for f in items if f.breaking or f.status is Status.WARNING or additions]
             if not shown:

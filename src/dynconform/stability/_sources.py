@@ -35,6 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dynconform.contracts import InputError
+from dynconform.stability._native import (
+    NATIVE_INDEX,
+    NativeNames,
+    is_extension,
+    scan_binary,
+    write_index,
+)
 
 _KEEP_SUFFIXES = (".py", ".pyi", "py.typed")
 _SKIP_DIRS = frozenset({"tests", "test", "docs", "examples", "benchmarks", "build", "dist"})
@@ -159,17 +166,25 @@ def _wheel_meta(wheel: Path) -> tuple[str, str, list[str], set[str]]:
 
 
 def _extract_wheel(wheel: Path, dest: Path) -> None:
+    """Extract the Python files; extension modules are scanned for ``DYN_*`` names instead
+    (the names go to the tree's native index, the binaries are not kept)."""
+    found: dict[str, NativeNames] = {}
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
             name = info.filename
             top = name.split("/", 1)[0]
-            if top.endswith((".dist-info", ".data")) or not name.endswith(_KEEP_SUFFIXES):
+            if top.endswith((".dist-info", ".data")):
+                continue
+            if not name.endswith(_KEEP_SUFFIXES):
+                if is_extension(name):
+                    found[name] = scan_binary(zf.read(info))
                 continue
             target = (dest / name).resolve()
             if not target.is_relative_to(dest.resolve()):
                 raise InputError(f"{wheel}: unsafe path {name!r} in archive")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(info))
+    write_index(dest, found)
 
 
 def _stat_fingerprint(paths: Iterable[Path], *extra: str) -> str:
@@ -352,7 +367,9 @@ def _git(args: Sequence[str], repo: Path) -> subprocess.CompletedProcess[bytes]:
         raise InputError("git is not installed") from None
 
 
-def _git_tree(ref: str, subdirs: Sequence[str], package: str | None, repo: Path) -> Tree:
+def git_files(ref: str, subdirs: Sequence[str], repo: Path) -> tuple[str, list[Path]]:
+    """Extract ``ref`` (only ``subdirs`` when given) under the cache; return the cache key
+    and the extracted roots."""
     proc = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], repo)
     if proc.returncode != 0:
         raise InputError(f"git: unknown revision {ref!r} in {repo}")
@@ -373,6 +390,11 @@ def _git_tree(ref: str, subdirs: Sequence[str], package: str | None, repo: Path)
     for root in roots:
         if not root.is_dir():
             raise InputError(f"git:{ref}: no directory {root.relative_to(dest)}")
+    return key, roots
+
+
+def _git_tree(ref: str, subdirs: Sequence[str], package: str | None, repo: Path) -> Tree:
+    key, roots = git_files(ref, subdirs, repo)
     if len(roots) == 1:
         base, chosen = _search_root(roots[0], package)
         paths = [base]
@@ -401,3 +423,35 @@ def materialize(
     if spec.kind == "dir":
         return _dir_tree(Path(spec.value), package, use_cache)
     raise InputError(f"{spec.value}: a snapshot is not a source tree")
+
+
+def ensure_native_index(spec: SourceSpec, tree: Tree, pip: PipOptions | None = None) -> None:
+    """Give a wheel or PyPI tree extracted before native indexes existed its index."""
+    if spec.kind not in ("pypi", "wheel") or not tree.search_paths:
+        return
+    site = tree.search_paths[0]
+    if (site / NATIVE_INDEX).is_file():
+        return
+    if spec.kind == "wheel":
+        _scan_wheels([Path(spec.value)], site)
+        return
+    info = site.parent / "dists.json"
+    try:
+        dists = json.loads(info.read_text(encoding="utf-8"))["distributions"]
+    except (OSError, ValueError, KeyError):
+        return
+    with tempfile.TemporaryDirectory(prefix="dynconform-pip-") as tmp:
+        options = pip or PipOptions()
+        wheels = [_pip_download(f"{n}=={v}", Path(tmp), options) for n, v in dists.items()]
+        _scan_wheels(wheels, site)
+
+
+def _scan_wheels(wheels: Sequence[Path], dest: Path) -> None:
+    found: dict[str, NativeNames] = {}
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            for info in zf.infolist():
+                top = info.filename.split("/", 1)[0]
+                if not top.endswith((".dist-info", ".data")) and is_extension(info.filename):
+                    found[info.filename] = scan_binary(zf.read(info))
+    write_index(dest, found)

@@ -1,4 +1,4 @@
-"""Surface snapshots: CLI flags, environment variables and metric names, read statically.
+"""Surface snapshots: CLI flags, environment variables, metrics and CRDs, read statically.
 
 From any stability source (directory, wheel, ``pypi:NAME==V``, ``git:REF``) and without
 importing anything:
@@ -9,9 +9,15 @@ importing anything:
   ``[EXPERIMENTAL]`` / ``[BETA]`` help tag (or a ``DYN_EXPERIMENTAL_`` env var). A
   component (a subpackage with ``__main__.py``, e.g. ``dynamo.frontend``) owns the options
   defined in the modules it imports, transitively, inside the package;
-- env: every ``DYN_*`` string constant in the package's code, with the files using it; tier
-  experimental for the ``DYN_EXPERIMENTAL_`` prefix;
-- metrics: the string constants of ``prometheus_names.py`` (nested classes give dotted paths).
+- env: every ``DYN_*`` string constant in the package's code, with the files using it, and
+  every ``DYN_*`` name in its compiled extension modules (origin ``rust``, located by the
+  binary's file name); tier experimental for the ``DYN_EXPERIMENTAL_`` prefix;
+- metrics: the string constants of ``prometheus_names.py`` (nested classes give dotted paths)
+  and, as metric families, the type and labels its comments state;
+- CRDs: see ``_crd``.
+
+A live ``/metrics`` exposition (metric families only) and ``--help`` output (extra CLI
+options, origin ``help``) can be merged in; see ``_metric_surface`` and ``_help_surface``.
 """
 
 from __future__ import annotations
@@ -19,13 +25,20 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dynconform.contracts import InputError
+from dynconform.stability._crd import Crd
+from dynconform.stability._metric_surface import (
+    MetricFamily,
+    class_string_constants,
+    families_from_names,
+)
 from dynconform.stability._model import Tier
+from dynconform.stability._native import EXTENSION_SUFFIXES, native_names
 
 SURFACE_API_VERSION = "dynconform.dev/v1"
 SURFACE_KIND = "SurfaceSnapshot"
@@ -50,6 +63,7 @@ class CliOption:
     tier: Tier = Tier.STABLE
     deprecated: bool = False
     location: str = ""
+    origin: str = "source"  # source | help | source+help
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -71,6 +85,8 @@ class CliOption:
             out["choices"] = list(self.choices)
         if self.deprecated:
             out["deprecated"] = True
+        if self.origin != "source":
+            out["origin"] = self.origin
         out["help"] = self.help
         return out
 
@@ -90,12 +106,24 @@ class CliOption:
             tier=Tier.parse(str(data.get("tier", "stable"))),
             deprecated=bool(data.get("deprecated", False)),
             location=str(data.get("location", "")),
+            origin=str(data.get("origin", "source")),
         )
+
+
+def env_origin(files: Iterable[str]) -> str:
+    """``python``, ``rust`` (read by a compiled extension) or ``python+rust``."""
+    kinds = {"rust" if _binary(f) else "python" for f in files}
+    return "+".join(k for k in ("python", "rust") if k in kinds) or "python"
+
+
+def _binary(location: str) -> bool:
+    base = location.rsplit("/", 1)[-1]
+    return base.endswith(EXTENSION_SUFFIXES) or ".so." in base
 
 
 @dataclass(slots=True)
 class SurfaceSnapshot:
-    """The CLI, env and metric surfaces of one package at one version."""
+    """The CLI, env, metric and CRD surfaces of one package at one version."""
 
     package: str
     source: str = ""
@@ -103,9 +131,30 @@ class SurfaceSnapshot:
     cli: dict[str, dict[str, CliOption]] = field(default_factory=dict)
     env: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)  # constant path -> metric name
+    # constant path (prometheus_names.py) or exposed name (a live exposition) -> family
+    metric_families: dict[str, MetricFamily] = field(default_factory=dict)
+    crds: dict[str, Crd] = field(default_factory=dict)
+    env_deprecated: set[str] = field(default_factory=set)
+
+    def deprecated_env(self) -> set[str]:
+        """Env names marked deprecated, or the env fallback of a deprecated flag."""
+        out = set(self.env_deprecated)
+        for opts in self.cli.values():
+            out.update(o.env for o in opts.values() if o.deprecated and o.env)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        deprecated_env = self.env_deprecated
+        env: dict[str, Any] = {}
+        for name, files in sorted(self.env.items()):
+            entry: dict[str, Any] = {"tier": env_tier(name).value, "files": files}
+            origin = env_origin(files)
+            if origin != "python":
+                entry["origin"] = origin
+            if name in deprecated_env:
+                entry["deprecated"] = True
+            env[name] = entry
+        out: dict[str, Any] = {
             "apiVersion": SURFACE_API_VERSION,
             "kind": SURFACE_KIND,
             "package": self.package,
@@ -115,18 +164,25 @@ class SurfaceSnapshot:
                 "components": len(self.cli),
                 "options": sum(len(v) for v in self.cli.values()),
                 "env": len(self.env),
+                "envRust": sum(1 for f in self.env.values() if "rust" in env_origin(f)),
                 "metrics": len(self.metrics),
+                "metricFamilies": len(self.metric_families),
+                "crds": len(self.crds),
             },
             "cli": {
                 comp: {n: opts[n].to_dict() for n in sorted(opts)}
                 for comp, opts in sorted(self.cli.items())
             },
-            "env": {
-                name: {"tier": env_tier(name).value, "files": files}
-                for name, files in sorted(self.env.items())
-            },
+            "env": env,
             "metrics": dict(sorted(self.metrics.items())),
         }
+        if self.metric_families:
+            out["metricFamilies"] = {
+                k: self.metric_families[k].to_dict() for k in sorted(self.metric_families)
+            }
+        if self.crds:
+            out["crds"] = {k: self.crds[k].to_dict() for k in sorted(self.crds)}
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
@@ -141,8 +197,13 @@ class SurfaceSnapshot:
                 for c, opts in data.get("cli", {}).items()
             }
             env = {str(k): list(v.get("files", [])) for k, v in data.get("env", {}).items()}
+            deprecated = {str(k) for k, v in data.get("env", {}).items() if v.get("deprecated")}
             metrics = {str(k): str(v) for k, v in data.get("metrics", {}).items()}
-        except (AttributeError, TypeError) as exc:
+            families = {
+                str(k): MetricFamily.from_dict(v) for k, v in data.get("metricFamilies", {}).items()
+            }
+            crds = {str(k): Crd.from_dict(str(k), v) for k, v in data.get("crds", {}).items()}
+        except (AttributeError, TypeError, KeyError) as exc:
             raise InputError(f"{origin}: malformed surface snapshot ({exc})") from None
         return cls(
             str(data.get("package", "")),
@@ -151,6 +212,9 @@ class SurfaceSnapshot:
             cli,
             env,
             metrics,
+            families,
+            crds,
+            deprecated,
         )
 
 
@@ -351,25 +415,6 @@ def _env_names(tree: ast.Module) -> set[str]:
     return out
 
 
-def _metric_constants(tree: ast.Module) -> Iterator[tuple[str, str]]:
-    def walk(body: Iterable[ast.stmt], prefix: str) -> Iterator[tuple[str, str]]:
-        for node in body:
-            if isinstance(node, ast.ClassDef):
-                yield from walk(node.body, f"{prefix}{node.name}.")
-            elif (
-                isinstance(node, ast.Assign)
-                and prefix
-                and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id.isupper()
-                and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, str)
-            ):
-                yield f"{prefix}{node.targets[0].id}", node.value.value
-
-    yield from walk(tree.body, "")
-
-
 # -- snapshot -----------------------------------------------------------------------------------
 
 
@@ -421,11 +466,17 @@ def build_surfaces(
     for mod, tree in trees.items():
         for name in _env_names(tree):
             snap.env.setdefault(name, []).append(rel[mod])
+    for location, found in native_names([root], package).items():
+        for name in found.names:
+            snap.env.setdefault(name, []).append(location)
+        snap.env_deprecated.update(found.deprecated)
     for files in snap.env.values():
         files.sort()
     names_mod = f"{package}.prometheus_names"
     if names_mod in trees:
-        snap.metrics = dict(_metric_constants(trees[names_mod]))
+        snap.metrics = {path: value for path, _, value in class_string_constants(trees[names_mod])}
+        text = modules[names_mod].read_text(encoding="utf-8", errors="replace")
+        snap.metric_families = families_from_names(text)
     return snap
 
 

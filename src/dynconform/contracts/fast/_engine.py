@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import count, islice, repeat
 from typing import Any
 
 import msgspec
@@ -26,6 +28,7 @@ from dynconform.contracts.fast._rules import (
     EnvelopeRunner,
     ForwardPassRunner,
     Found,
+    KvEventsRunner,
     MessageRunner,
     NoRules,
     ReferenceRunner,
@@ -45,6 +48,10 @@ Fixed = tuple[str, str, str, str]
 _REJECTED: dict[str, list[Fixed]] = {}
 #: The keys of the ``events.message`` view of a raw frame.
 _FRAME_KEYS = frozenset({"subject", "decoded"})
+#: Frames validated together (:meth:`FrameRun.feed_all` splits longer inputs).
+BATCH = 4096
+_NIL = b"\xc0"
+_FIRST = operator.itemgetter(0)
 
 
 class FastValidator:
@@ -87,12 +94,16 @@ class FastValidator:
 
     # -- raw event-plane frames ---------------------------------------------------------
 
-    def frames(self, keep: int | None = None) -> FrameRun:
-        """A run over a stream of raw frames; ``keep`` caps the violations kept in the report."""
+    def frames(self, keep: int | None = None, *, publishers: bool = False) -> FrameRun:
+        """A run over a stream of raw frames; ``keep`` caps the violations kept in the report.
+
+        With ``publishers``, the run counts the frames of each publisher and topic
+        (:attr:`FrameRun.publishers`).
+        """
         if self._plan is False:
             self._plan = _FramePlan.build(self)
         plan = self._plan if isinstance(self._plan, _FramePlan) else None
-        return FrameRun(self, plan, keep)
+        return FrameRun(self, plan, keep, publishers=publishers)
 
     def validate_frames(self, frames: Iterable[RawFrame]) -> ValidationReport:
         """The report of ``Validator().validate_stream("events.message", views)`` where
@@ -200,14 +211,31 @@ class _Flow:
 class _Target:
     """A payload contract reached through the envelope's dispatch, with its run state."""
 
-    __slots__ = ("contract", "count", "counters", "decode", "prefix", "run", "sequences")
+    __slots__ = (
+        "batch",
+        "contract",
+        "count",
+        "counters",
+        "decode",
+        "nullable",
+        "prefix",
+        "run",
+        "sequences",
+    )
 
     def __init__(self, contract: str, decoder: msgspec.msgpack.Decoder[Any], prefix: str) -> None:
         self.contract = contract
         self.decode = decoder.decode
+        #: whether a payload may decode to ``None`` (the fast path takes that as a rejection)
+        try:
+            self.nullable = decoder.decode(_NIL) is None
+        except msgspec.ValidationError:
+            self.nullable = False
         self.prefix = prefix
         self.count = 0
         self.run: Callable[[Any, int], list[Found]] | None = None
+        #: ``run`` over many payloads at once: what it finds, by position
+        self.batch: Callable[[list[Any]], dict[int, list[Found]]] | None = None
         self.sequences: dict[int, int] | None = None
         #: the forward-pass counters, checked in the loop rather than by ``run``
         self.counters: dict[tuple[str, int], int] | None = None
@@ -297,11 +325,23 @@ def _subject_only(tp: Any) -> bool:
 class FrameRun:
     """Validation of one stream of raw event-plane frames (an ``events.message`` stream)."""
 
-    def __init__(self, fast: FastValidator, plan: _FramePlan | None, keep: int | None) -> None:
+    def __init__(
+        self,
+        fast: FastValidator,
+        plan: _FramePlan | None,
+        keep: int | None,
+        *,
+        publishers: bool = False,
+    ) -> None:
         self.flow = _Flow(fast, MESSAGE, keep)
         #: frames fed so far, and those of them that went to the reference validator
         self.count = 0
         self.fallbacks = 0
+        #: frames per (publisher_id, topic) when counted (the frames the compiled types
+        #: accepted; those judged by the reference validator are not attributed)
+        self.publishers: Counter[tuple[int, str]] | None = Counter() if publishers else None
+        #: the first envelope sequence seen of each (publisher_id, topic)
+        self.first_sequences: dict[tuple[int, str], int] = {}
         self._message = fast.catalog.get(MESSAGE) if MESSAGE in fast.catalog else None
         #: subject -> _REJECTED (the message schema rejects it) or, per topic, the violations
         #: that depend on the subject and topic only
@@ -327,6 +367,8 @@ class FrameRun:
                 target.counters = runner.last if runner.enabled else None
             elif not isinstance(runner, NoRules):
                 target.run = runner.run
+                if isinstance(runner, KvEventsRunner):
+                    target.batch = runner.run_batch
 
     @property
     def violations(self) -> Counter[str]:
@@ -362,13 +404,163 @@ class FrameRun:
 
     def feed_all(self, frames: Iterable[tuple[str, bytes]]) -> None:
         """Validate the next frames, in order."""
-        plan, runners = self._plan, self._runners
-        if plan is None or runners is None:
+        if self._plan is None or self._runners is None:
             for subject, data in frames:
                 self._slow(subject, data)
             return
+        listed = frames if isinstance(frames, list) else list(frames)
+        for start in range(0, len(listed), BATCH):
+            chunk = listed if len(listed) <= BATCH else listed[start : start + BATCH]
+            if not self._batch(chunk):
+                self._exact(chunk)
+
+    def _batch(self, chunk: list[tuple[str, bytes]]) -> bool:
+        """Validate ``chunk`` a subject at a time, each step over all of a subject's frames in
+        one C loop (decode, sequences, counters); ``False``, with nothing changed, when a
+        frame needs :meth:`_exact` (a frame the compiled types reject, a subject that is
+        invalid or names another topic than an envelope).
+
+        The result is the one of :meth:`_exact`: every rule keeps its state per topic, and
+        frames of one topic come from one subject (or the chunk goes to :meth:`_exact`), so
+        handling the subjects one after the other changes no state, and the violations are
+        put back in frame order.
+        """
+        plan = self._plan
+        assert plan is not None
+        by_subject: dict[str, list[bytes]] = {}
+        for subject, data in chunk:
+            try:
+                by_subject[subject].append(data)
+            except KeyError:
+                by_subject[subject] = [data]
+        subjects, targets = self._subjects, self._targets
+        decode_envelope = plan.envelope_decoder.decode
+        groups: list[tuple[str, str, _Target, list[Any], list[Any]]] = []
+        seen: set[str] = set()
+        for subject, datas in by_subject.items():
+            verdict = subjects.get(subject)
+            if verdict is None:
+                verdict = self._subject(subject)
+            if verdict is _REJECTED:
+                return False
+            try:
+                envelopes = list(map(decode_envelope, datas))
+            except Exception:
+                return False
+            # (List comprehensions read Struct fields faster than attrgetter.)
+            topic = envelopes[0].topic
+            if len(envelopes) > 1 and [e.topic for e in envelopes].count(topic) != len(datas):
+                return False
+            target = targets.get(topic)
+            if target is None or topic in seen:
+                return False
+            seen.add(topic)
+            fixed = verdict.get(topic)
+            if fixed is None:
+                fixed = self._fixed(verdict, subject, topic)
+            if fixed:
+                return False
+            try:
+                decode = target.decode
+                payloads = [decode(e.payload) for e in envelopes]
+            except Exception:
+                return False
+            if target.nullable and None in payloads:
+                return False
+            groups.append((subject, topic, target, envelopes, payloads))
+        base = self.count
+        pending: list[tuple[int, _Target, Found | None, list[Found] | None]] = []
+        for subject, topic, target, envelopes, payloads in groups:
+            target.count += len(payloads)
+            gaps = self._sequences(topic, target, envelopes)
+            found = self._payload_rules(target, payloads)
+            if gaps or found:
+                positions = [i for i, frame in enumerate(chunk) if frame[0] == subject]
+                for j in sorted({*(gaps or ()), *(found or ())}):
+                    gap = gaps.get(j) if gaps else None
+                    issues = found.get(j) if found else None
+                    pending.append((base + positions[j], target, gap, issues))
+        pending.sort(key=_FIRST)
+        for index, target, gap, issues in pending:
+            self._add(index, target, [], gap, issues)
+        self.count = base + len(chunk)
+        return True
+
+    def _sequences(self, topic: str, target: _Target, envelopes: list[Any]) -> dict[int, Found]:
+        """``kv.sequence-monotonic`` over one topic's envelopes: the gaps by position."""
+        last, publishers = target.sequences, self.publishers
+        if last is None and publishers is None:
+            return {}
+        ids = [e.publisher_id for e in envelopes]
+        size = len(ids)
+        publisher = ids[0]
+        alone = ids.count(publisher) == size
+        if publishers is not None:
+            if alone:
+                publishers[(publisher, topic)] += size
+            else:
+                publishers.update(zip(ids, repeat(topic)))
+        if last is None:
+            return {}
+        sequences = [e.sequence for e in envelopes]
+        if alone:
+            first = sequences[0]
+            previous = last.get(publisher)
+            if (previous is None or first == previous + 1) and sequences == list(
+                range(first, first + size)
+            ):
+                if previous is None:
+                    self.first_sequences[(publisher, topic)] = first
+                last[publisher] = sequences[-1]
+                return {}
+        gaps: dict[int, Found] = {}
+        firsts = self.first_sequences
+        for j, publisher, sequence in zip(count(), ids, sequences):
+            previous = last.get(publisher)
+            last[publisher] = sequence
+            if previous is None:
+                firsts[(publisher, topic)] = sequence
+            elif sequence != previous + 1:
+                gaps[j] = EnvelopeRunner.gap((publisher, topic), sequence, previous)
+        return gaps
+
+    @staticmethod
+    def _payload_rules(target: _Target, payloads: list[Any]) -> dict[int, list[Found]]:
+        """The payload rules over one topic's payloads: what they found, by position."""
+        counters = target.counters
+        if counters is not None:
+            keys = [(p.worker_id, p.dp_rank) for p in payloads]
+            values = [p.counter_id for p in payloads]
+            key = keys[0]
+            if keys.count(key) == len(keys):
+                previous = counters.get(key)
+                rising = previous is None or values[0] > previous
+                if rising and all(map(operator.lt, values, islice(values, 1, None))):
+                    counters[key] = values[-1]
+                    return {}
+            regressions: dict[int, list[Found]] = {}
+            for j, key, counter in zip(count(), keys, values):
+                previous = counters.get(key)
+                counters[key] = counter
+                if previous is not None and counter <= previous:
+                    regressions[j] = [ForwardPassRunner.regression(key, counter, previous)]
+            return regressions
+        if target.batch is not None:
+            return target.batch(payloads)
+        if target.run is None:
+            return {}
+        found = list(map(target.run, payloads, repeat(0)))
+        if not any(found):
+            return {}
+        return {j: issues for j, issues in enumerate(found) if issues}
+
+    def _exact(self, frames: list[tuple[str, bytes]]) -> None:
+        """Validate ``frames`` one after the other."""
+        plan = self._plan
+        assert plan is not None
         targets, subjects = self._targets, self._subjects
         decode_envelope = plan.envelope_decoder.decode
+        publishers, firsts = self.publishers, self.first_sequences
         index = self.count
         for subject, data in frames:
             verdict = subjects.get(subject)
@@ -393,8 +585,12 @@ class FrameRun:
                         publisher, sequence = envelope.publisher_id, envelope.sequence
                         previous = last.get(publisher)
                         last[publisher] = sequence
-                        if previous is not None and sequence != previous + 1:
+                        if previous is None:
+                            firsts[(publisher, topic)] = sequence
+                        elif sequence != previous + 1:
                             gap = EnvelopeRunner.gap((publisher, topic), sequence, previous)
+                    if publishers is not None:
+                        publishers[(envelope.publisher_id, topic)] += 1
                     found = None
                     counters = target.counters
                     if counters is not None:

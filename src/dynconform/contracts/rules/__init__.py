@@ -11,6 +11,7 @@ from dynconform.contracts.rules import (
     health,
     http,
     metrics,
+    report,
     request_plane,
 )
 
@@ -20,7 +21,7 @@ __all__ = ["default_rules"]
 def default_rules() -> RuleRegistry:
     """A registry holding every bundled rule."""
     registry = RuleRegistry()
-    families = (discovery, events, health, metrics, http, request_plane, deployment)
+    families = (discovery, events, health, metrics, http, request_plane, deployment, report)
     for module in (*families, correlation):
         for rule in module.RULES:
             registry.add(rule)

@@ -16,6 +16,8 @@ def _const(value: int, _model: str) -> int:
 
 #: Prompts kept for the end-of-run judgement; a long tap keeps only the first ones.
 MAX_PROMPTS = 10_000
+#: Stored blocks recorded with ``add_stored`` before they are merged into ``stored``.
+MAX_PENDING = 65_536
 
 
 class BlockSizeConsistent:
@@ -24,7 +26,29 @@ class BlockSizeConsistent:
     def __init__(self) -> None:
         self.block_sizes: dict[str, int] = {}
         self.prompts: list[tuple[str, list[int]]] = []
-        self.stored: set[tuple[int, int]] = set()
+        self._stored: set[tuple[int, int]] = set()
+        self._pending: list[tuple[list[int], list[int]]] = []
+        self._pending_size = 0
+
+    @property
+    def stored(self) -> set[tuple[int, int]]:
+        """The ``(block_hash, tokens_hash)`` of every block stored so far."""
+        if self._pending:
+            for hashes, tokens in self._pending:
+                self._stored.update(zip(hashes, tokens, strict=True))
+            self._pending.clear()
+            self._pending_size = 0
+        return self._stored
+
+    def add_stored(self, hashes: list[int], tokens: list[int]) -> None:
+        """Record stored blocks by their hashes (the two lists pair up); they join
+        :attr:`stored` when it is next read, so a run that never judges pays little."""
+        self._pending.append((hashes, tokens))
+        self._pending_size += len(hashes)
+        if self._pending_size > MAX_PENDING:
+            self._stored.update(*(zip(h, t, strict=True) for h, t in self._pending))
+            self._pending.clear()
+            self._pending_size = 0
 
     def observe(self, contract: str, instance: Any, index: int | None) -> Iterator[Issue]:
         if contract == "discovery.mdc":

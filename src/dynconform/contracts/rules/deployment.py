@@ -16,7 +16,8 @@ GRAPH = "deployment.graph"
 DEFAULT_NAMESPACE = "dynamo"
 
 _DEPENDENCY = re.compile(r"dynamo://v1/(?P<namespace>[^/]+)/(?P<component>[^/]+)")
-_SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: A secret reference inside a string: ``${{ secrets.NAME }}`` (group 1 is NAME).
+SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _components(graph: Any) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -91,7 +92,7 @@ def secrets_declared(graph: Any) -> Iterator[Issue]:
             if key in ("name", "secrets"):
                 continue
             for path, text in _strings(value, ["components", index, key]):
-                for ref in _SECRET_REF.findall(text):
+                for ref in SECRET_REF.findall(text):
                     if ref not in declared:
                         listed = ", ".join(sorted(declared)) or "none"
                         yield (
@@ -99,6 +100,25 @@ def secrets_declared(graph: Any) -> Iterator[Issue]:
                             f"secret {ref!r} is used but not declared in secrets "
                             f"(declared: {listed})",
                         )
+
+
+@record_rule(
+    "deployment.secret-literal",
+    contract=GRAPH,
+    summary="An environment variable named after a declared secret takes its value from a "
+    "${{ secrets.NAME }} reference, never from a literal.",
+)
+def secret_literal(graph: Any) -> Iterator[Issue]:
+    for index, component in _components(graph):
+        declared = set(component.get("secrets") or ())
+        for name, value in (component.get("environment") or {}).items():
+            if name in declared and not (isinstance(value, str) and SECRET_REF.search(value)):
+                # The value is a secret written in clear: never repeat it.
+                yield (
+                    json_pointer(["components", index, "environment", name]),
+                    f"{name} is declared in secrets but set to a literal value (not shown); "
+                    f'write "${{{{ secrets.{name} }}}}" and keep the value in the secret store',
+                )
 
 
 def _quantity_problem(kind: str, value: Any) -> str | None:
@@ -170,6 +190,7 @@ RULES: tuple[Rule, ...] = (
     unique_names,
     dependency_resolves,
     secrets_declared,
+    secret_literal,
     quantity_parses,
     gpu_visible_devices,
 )
