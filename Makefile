@@ -39,8 +39,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 browser:
 	@if [ ! -x "$(DYNCONFORM_CHROMIUM)" ] || [ ! -x "$(DYNCONFORM_CHROMEDRIVER)" ]; then \
-	  $(SUDO) apt-get install -y chromium chromium-driver \
-	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }; \
 	fi
 
 unit: $(STAMP) browser

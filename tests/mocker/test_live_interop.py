@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -291,6 +292,22 @@ async def _kill_one(disc: Path) -> int:
     return count
 
 
+def _disconnect_mid_stream(url: str) -> None:
+    """Start a long streamed completion, read the response head, and hang up."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps(
+        {"model": "tiny", "prompt": "the quick brown fox", "max_tokens": 400,
+         "ignore_eos": True, "stream": True}
+    ).encode()  # fmt: skip
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
 def test_reference_frontend_serves_through_the_real_worker(
     tmp_path: Path, tiny_model_path: Path, real_python: Path
 ) -> None:
@@ -321,6 +338,7 @@ def test_reference_frontend_serves_through_the_real_worker(
             listener = asyncio.create_task(_listen(disc, seen))
             await asyncio.sleep(1.0)  # the subscriptions reach the publishers
             await asyncio.to_thread(_exercise, url)
+            await asyncio.to_thread(_disconnect_mid_stream, url)
             killed = await _kill_one(disc)
             await asyncio.sleep(0.5)
             listener.cancel()
@@ -333,6 +351,9 @@ def test_reference_frontend_serves_through_the_real_worker(
         log = _plain(worker.text())
         cancelled = r'request cancellation received.*"live-interop-kill".*signal="kill"'
         assert re.search(cancelled, log), log[-3000:]
+        # the HTTP client that hung up mid-stream got its request cancelled too, although
+        # the real worker's tokens decode to no text (nothing was written to notice it by)
+        assert len(re.findall(r'request cancellation received.*signal="kill"', log)) >= 2
         assert not INCOMPATIBLE.findall(log), INCOMPATIBLE.findall(log)[:5]
 
     # the reference consumes the real worker's events, and they satisfy the contracts

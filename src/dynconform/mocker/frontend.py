@@ -514,6 +514,11 @@ class Frontend:
                         output_tokens.inc(update.tokens)
                     chunk = completion.update_chunk(update)
                     if chunk is None:
+                        # Nothing to write, so a client that went away goes unnoticed by
+                        # the writes: look at the connection, and stop the worker if gone.
+                        transport = request.transport
+                        if transport is None or transport.is_closing():
+                            raise ConnectionResetError("the client went away")
                         continue
                     if update.text:
                         now = time.monotonic()
