@@ -50,6 +50,16 @@ def test_secret_names(name: str, secret: bool) -> None:
     assert secret_name(name) is secret
 
 
+def test_the_working_directory_is_not_a_secret() -> None:
+    # PWD reads as a password word, but it is the shell's working directory: paths under it
+    # stay readable in reports; a real password variable still does not.
+    env = {"PWD": "/tmp/deployment", "OLDPWD": "/home/ci/work", "DB_PWD": "hunter2-db"}
+    text = "file:///tmp/deployment/discovery from /home/ci/work with hunter2-db"
+    assert (
+        redact(text, env) == f"file:///tmp/deployment/discovery from /home/ci/work with {REDACTED}"
+    )
+
+
 def test_text_redaction() -> None:
     env = {"HF_TOKEN": ENV_SECRET, "PATH": "/usr/bin", "SOME_KEY": "true"}
     assert redact(f"loaded {ENV_SECRET} ok", env) == f"loaded {REDACTED} ok"

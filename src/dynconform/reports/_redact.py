@@ -41,6 +41,8 @@ _SECRET_WORDS = frozenset(
         "authtoken",
     }
 )
+#: environment variables whose names look secret but are not (the shell's working directory)
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 #: environment values too short or too common to replace wherever they appear
 _TRIVIAL = frozenset({"true", "false", "none", "null", "yes", "no", "on", "off"})
 _MIN_ENV_VALUE = 6
@@ -76,7 +78,10 @@ class Redactor:
         values = {
             v
             for k, v in env.items()
-            if secret_name(k) and len(v) >= _MIN_ENV_VALUE and v.lower() not in _TRIVIAL
+            if secret_name(k)
+            and k not in _NOT_SECRET_ENV
+            and len(v) >= _MIN_ENV_VALUE
+            and v.lower() not in _TRIVIAL
         }
         # longest first, so a value that contains another is replaced whole
         self._values = sorted(values, key=len, reverse=True)
