@@ -9,7 +9,19 @@ from typing import Any
 import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fast_frames import FAST, _captured, _kv_batch, _pack, event_streams, frame_mutation
+from test_fast_frames import (
+    FAST,
+    _captured,
+    _decode,
+    _frame,
+    _kv_batch,
+    _pack,
+    _paths,
+    _set,
+    assert_same,
+    event_streams,
+    frame_mutation,
+)
 
 from dynconform.contracts._io import RawFrame
 from dynconform.contracts.fast import FrameRun
@@ -90,6 +102,17 @@ class _FrameByFrame(FrameRun):
         return False
 
 
+class _Batched(FrameRun):
+    """Records whether each batch took the batch path."""
+
+    outcomes: list[bool]
+
+    def _batch(self, chunk: list[tuple[str, bytes]]) -> bool:
+        taken = super()._batch(chunk)
+        self.__dict__.setdefault("outcomes", []).append(taken)
+        return taken
+
+
 def _report(frames: list[RawFrame], cuts: list[int], *, batched: bool = True) -> tuple[Any, ...]:
     run = FAST.frames(publishers=True)
     if not batched:
@@ -130,3 +153,46 @@ def test_the_capture_cut_anywhere_gives_the_same_report() -> None:
     expected = _report(broken, [], batched=False)
     assert not expected[0]["valid"]
     assert _report(broken, [b, 2000]) == _report(broken, []) == expected
+
+
+def test_every_single_mutation_is_judged_alike_in_a_batch() -> None:
+    # Each mutated frame goes with a valid one of its topic: the batch path judges the pair
+    # unless a frame needs the frame-by-frame path (then that path judges both).
+    seen: dict[str, RawFrame] = {}
+    for frame in _captured():
+        seen.setdefault(frame.subject.rsplit(".", 1)[1], frame)
+    for frame in seen.values():
+        envelope, payload = _decode(frame)
+        for weird in (None, -1, 1.0, "x", "", "1" * 21, 2**63, {}):
+            for path in _paths(payload)[:40]:
+                changed = _set(copy.deepcopy(payload), path, weird)
+                assert_same([frame, _frame(frame.subject, envelope, changed)])
+
+
+def test_a_worker_id_off_its_pattern_is_rejected_in_a_batch() -> None:
+    frames = [f for f in _captured() if f.subject.endswith(".forward-pass-metrics")][:20]
+    envelope, payload = _decode(frames[7])
+    frames[7] = _frame(frames[7].subject, envelope, payload | {"worker_id": "w-1"})
+    report = assert_same(frames)
+    assert [(v["index"], v["rule"]) for v in report["violations"]] == [(7, "schema.pattern")]
+    run = FAST.frames()
+    run.feed_all([(f.subject, f.data) for f in frames])
+    assert run.fallbacks == 1  # the batch went frame by frame, the bad frame to the reference
+
+
+def test_one_topic_on_two_subjects_keeps_frame_order() -> None:
+    # A publisher whose frames alternate between two scopes: its sequence and KV state must
+    # see them in stream order, not subject by subject.
+    kv = [f for f in _captured() if f.subject.endswith(".kv-events")][:60]
+    other = kv[0].subject.replace("namespace.dynamo.", "namespace.other.")
+    frames = [RawFrame(other, f.data) if i % 3 == 1 else f for i, f in enumerate(kv)]
+    expected = _report(frames, [], batched=False)
+    assert expected[0]["valid"]
+    assert _report(frames, []) == expected
+    batched = _Batched(FAST, FAST.frames()._plan, None)
+    batched.feed_all([(f.subject, f.data) for f in frames])
+    assert batched.outcomes == [True]  # taken by the batch path
+    frames[10], frames[11] = frames[11], frames[10]
+    expected = _report(frames, [], batched=False)
+    assert "kv.sequence-monotonic" in expected[0]["violations_by_rule"]
+    assert _report(frames, []) == expected

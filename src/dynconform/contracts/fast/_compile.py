@@ -227,6 +227,39 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+def deferred_checks(tp: Any) -> tuple[Any, tuple[tuple[str, PatternCheck], ...]] | None:
+    """``tp`` without the ``__post_init__`` that checks string fields against patterns, and
+    those checks, when that is all the hook does: the checks can then run later, over the
+    distinct values of many decoded instances at once. ``None`` for any other type."""
+    checks = getattr(tp, "__dynconform_field_checks__", None)
+    if not _is_struct(tp) or not checks:
+        return None
+    if not all(isinstance(check, PatternCheck) for _, check in checks):
+        return None
+    config = tp.__struct_config__
+    if config.array_like or config.omit_defaults:
+        return None
+    members = []
+    for info in msgspec.structs.fields(tp):
+        if info.default_factory is not msgspec.NODEFAULT:
+            return None
+        renamed = info.encode_name != info.name
+        if info.default is msgspec.NODEFAULT:
+            spec = msgspec.field(name=info.encode_name) if renamed else None
+            members.append((info.name, info.type) if spec is None else (info.name, info.type, spec))
+        else:
+            default = msgspec.field(default=info.default, name=info.encode_name)
+            members.append((info.name, info.type, default if renamed else info.default))
+    namespace = {"__dynconform_residuals__": getattr(tp, "__dynconform_residuals__", ())}
+    options: dict[str, Any] = {"forbid_unknown_fields": config.forbid_unknown_fields}
+    if config.tag_field is not None:
+        options["tag_field"], options["tag"] = config.tag_field, config.tag
+    lean = msgspec.defstruct(
+        tp.__name__ + "_lean", members, namespace=namespace, gc=config.gc, **options
+    )
+    return lean, tuple((attr, check) for attr, check in checks)
+
+
 class Compiler:
     """Turns the shapes of one contract into msgspec types."""
 
@@ -574,6 +607,8 @@ class Compiler:
         hook = _checks.post_init(checks, counted, presence, [check for check, _ in residuals])
         if hook is not None:
             namespace["__post_init__"] = hook
+            if not (counted or presence or residuals):
+                namespace["__dynconform_field_checks__"] = tuple(checks)
         options: dict[str, Any] = {"forbid_unknown_fields": allowed is not None}
         if tag is not None:
             options["tag_field"], options["tag"] = tag

@@ -23,7 +23,8 @@ from dynconform.contracts._validate import (
     resolve_pointer,
 )
 from dynconform.contracts.decoders import DECODERS, DecodeError
-from dynconform.contracts.fast._compile import Compiled, Compiler, Empty, Mode
+from dynconform.contracts.fast._checks import PatternCheck
+from dynconform.contracts.fast._compile import Compiled, Compiler, Empty, Mode, deferred_checks
 from dynconform.contracts.fast._rules import (
     EnvelopeRunner,
     ForwardPassRunner,
@@ -49,7 +50,7 @@ _REJECTED: dict[str, list[Fixed]] = {}
 #: The keys of the ``events.message`` view of a raw frame.
 _FRAME_KEYS = frozenset({"subject", "decoded"})
 #: Frames validated together (:meth:`FrameRun.feed_all` splits longer inputs).
-BATCH = 4096
+BATCH = 1024
 _NIL = b"\xc0"
 _FIRST = operator.itemgetter(0)
 
@@ -217,15 +218,26 @@ class _Target:
         "count",
         "counters",
         "decode",
+        "deferred",
+        "lean",
         "nullable",
         "prefix",
         "run",
         "sequences",
     )
 
-    def __init__(self, contract: str, decoder: msgspec.msgpack.Decoder[Any], prefix: str) -> None:
+    def __init__(
+        self,
+        contract: str,
+        decoder: msgspec.msgpack.Decoder[Any],
+        prefix: str,
+        lean: tuple[msgspec.msgpack.Decoder[Any], tuple[tuple[str, PatternCheck], ...]] | None,
+    ) -> None:
         self.contract = contract
         self.decode = decoder.decode
+        #: for batches: a decoder that leaves the pattern checks of fields to ``deferred``
+        self.lean = decoder.decode if lean is None else lean[0].decode
+        self.deferred = () if lean is None else lean[1]
         #: whether a payload may decode to ``None`` (the fast path takes that as a rejection)
         try:
             self.nullable = decoder.decode(_NIL) is None
@@ -256,7 +268,15 @@ class _FramePlan:
     envelope: str
     envelope_decoder: msgspec.msgpack.Decoder[Any]
     envelope_prefix: str
-    targets: dict[str, tuple[str, msgspec.msgpack.Decoder[Any], str]]
+    targets: dict[
+        str,
+        tuple[
+            str,
+            msgspec.msgpack.Decoder[Any],
+            str,
+            tuple[msgspec.msgpack.Decoder[Any], tuple[tuple[str, PatternCheck], ...]] | None,
+        ],
+    ]
 
     @classmethod
     def build(cls, fast: FastValidator) -> _FramePlan | None:
@@ -290,7 +310,9 @@ class _FramePlan:
             if payload is None or payload.binary_pointers or target.dispatch or target.decoder:
                 continue
             prefix = outer.pointer + inner.pointer
-            targets[selector] = (name, msgspec.msgpack.Decoder(payload.type), prefix)
+            lean = deferred_checks(payload.type)
+            lean_decoder = None if lean is None else (msgspec.msgpack.Decoder(lean[0]), lean[1])
+            targets[selector] = (name, msgspec.msgpack.Decoder(payload.type), prefix, lean_decoder)
         return cls(
             message_type.type,
             envelope.name,
@@ -318,6 +340,18 @@ def _subject_only(tp: Any) -> bool:
     for residual in getattr(tp, "__dynconform_residuals__", ()):
         never = not residual.requires <= _FRAME_KEYS
         if "decoded" in residual.else_touches or (not never and "decoded" in residual.then_touches):
+            return False
+    return True
+
+
+def _patterns_hold(checks: tuple[tuple[str, PatternCheck], ...], payloads: list[Any]) -> bool:
+    """Whether every payload passes the deferred pattern checks of its fields."""
+    for attr, check in checks:
+        try:
+            values = set(map(operator.attrgetter(attr), payloads))
+        except TypeError:  # an unhashable value: only the full decoder judges it
+            return False
+        if not values <= check.passed and any(check(v) is not None for v in values):
             return False
     return True
 
@@ -415,15 +449,14 @@ class FrameRun:
                 self._exact(chunk)
 
     def _batch(self, chunk: list[tuple[str, bytes]]) -> bool:
-        """Validate ``chunk`` a subject at a time, each step over all of a subject's frames in
-        one C loop (decode, sequences, counters); ``False``, with nothing changed, when a
-        frame needs :meth:`_exact` (a frame the compiled types reject, a subject that is
-        invalid or names another topic than an envelope).
+        """Validate ``chunk`` a topic at a time, each step over all of a topic's frames in one
+        C loop or list comprehension (decode, sequences, counters, KV rules); ``False``, with
+        nothing changed, when a frame needs :meth:`_exact` (a frame the compiled types
+        reject, a subject that is invalid or names another topic than its envelope).
 
-        The result is the one of :meth:`_exact`: every rule keeps its state per topic, and
-        frames of one topic come from one subject (or the chunk goes to :meth:`_exact`), so
-        handling the subjects one after the other changes no state, and the violations are
-        put back in frame order.
+        The result is the one of :meth:`_exact`: every rule keeps its state per topic and
+        sees the frames of its topic in stream order, and the violations are put back in
+        frame order.
         """
         plan = self._plan
         assert plan is not None
@@ -433,10 +466,9 @@ class FrameRun:
                 by_subject[subject].append(data)
             except KeyError:
                 by_subject[subject] = [data]
-        subjects, targets = self._subjects, self._targets
+        subjects = self._subjects
         decode_envelope = plan.envelope_decoder.decode
-        groups: list[tuple[str, str, _Target, list[Any], list[Any]]] = []
-        seen: set[str] = set()
+        by_topic: dict[str, list[tuple[str, list[Any]]]] = {}
         for subject, datas in by_subject.items():
             verdict = subjects.get(subject)
             if verdict is None:
@@ -451,31 +483,40 @@ class FrameRun:
             topic = envelopes[0].topic
             if len(envelopes) > 1 and [e.topic for e in envelopes].count(topic) != len(datas):
                 return False
-            target = targets.get(topic)
-            if target is None or topic in seen:
+            if topic not in self._targets:
                 return False
-            seen.add(topic)
             fixed = verdict.get(topic)
             if fixed is None:
                 fixed = self._fixed(verdict, subject, topic)
             if fixed:
                 return False
+            by_topic.setdefault(topic, []).append((subject, envelopes))
+        groups: list[tuple[str, _Target, list[Any], list[Any], frozenset[str]]] = []
+        for topic, parts in by_topic.items():
+            target = self._targets[topic]
+            if len(parts) == 1:
+                envelopes = parts[0][1]
+            else:  # one topic on several subjects: back into stream order
+                pending_of = {subject: iter(envs) for subject, envs in parts}
+                envelopes = [next(pending_of[s]) for s, _ in chunk if s in pending_of]
             try:
-                decode = target.decode
+                decode = target.lean
                 payloads = [decode(e.payload) for e in envelopes]
             except Exception:
                 return False
+            if target.deferred and not _patterns_hold(target.deferred, payloads):
+                return False
             if target.nullable and None in payloads:
                 return False
-            groups.append((subject, topic, target, envelopes, payloads))
+            groups.append((topic, target, envelopes, payloads, frozenset(s for s, _ in parts)))
         base = self.count
         pending: list[tuple[int, _Target, Found | None, list[Found] | None]] = []
-        for subject, topic, target, envelopes, payloads in groups:
+        for topic, target, envelopes, payloads, carriers in groups:
             target.count += len(payloads)
             gaps = self._sequences(topic, target, envelopes)
             found = self._payload_rules(target, payloads)
             if gaps or found:
-                positions = [i for i, frame in enumerate(chunk) if frame[0] == subject]
+                positions = [i for i, frame in enumerate(chunk) if frame[0] in carriers]
                 for j in sorted({*(gaps or ()), *(found or ())}):
                     gap = gaps.get(j) if gaps else None
                     issues = found.get(j) if found else None
@@ -506,8 +547,10 @@ class FrameRun:
         if alone:
             first = sequences[0]
             previous = last.get(publisher)
-            if (previous is None or first == previous + 1) and sequences == list(
-                range(first, first + size)
+            if (
+                (previous is None or first == previous + 1)
+                and sequences[-1] - first == size - 1
+                and all(map(operator.lt, sequences, islice(sequences, 1, None)))
             ):
                 if previous is None:
                     self.first_sequences[(publisher, topic)] = first
@@ -529,17 +572,19 @@ class FrameRun:
         """The payload rules over one topic's payloads: what they found, by position."""
         counters = target.counters
         if counters is not None:
-            keys = [(p.worker_id, p.dp_rank) for p in payloads]
+            workers = [p.worker_id for p in payloads]
+            ranks = [p.dp_rank for p in payloads]
             values = [p.counter_id for p in payloads]
-            key = keys[0]
-            if keys.count(key) == len(keys):
+            size = len(values)
+            if workers.count(workers[0]) == size and ranks.count(ranks[0]) == size:
+                key = (workers[0], ranks[0])
                 previous = counters.get(key)
                 rising = previous is None or values[0] > previous
                 if rising and all(map(operator.lt, values, islice(values, 1, None))):
                     counters[key] = values[-1]
                     return {}
             regressions: dict[int, list[Found]] = {}
-            for j, key, counter in zip(count(), keys, values):
+            for j, key, counter in zip(count(), zip(workers, ranks, strict=True), values):
                 previous = counters.get(key)
                 counters[key] = counter
                 if previous is not None and counter <= previous:

@@ -325,11 +325,10 @@ class KvEventsRunner:
     def run_batch(self, payloads: list[Any]) -> dict[int, list[Found]]:
         """What :meth:`run` finds for each payload (by position) when run on them in order.
 
-        The attributes of all router events and stored blocks are gathered by C loops, block
-        hashes are checked all at once, and only the residency of blocks is replayed event
-        by event.
+        The fields of all router events and stored blocks are gathered a field at a time
+        (list comprehensions read Struct fields faster than attrgetter), block hashes are
+        checked all at once, and only the residency of blocks is replayed event by event.
         """
-        # (List comprehensions read Struct fields faster than attrgetter.)
         events = list(chain.from_iterable(payloads))
         if not events:
             return {}
