@@ -94,6 +94,18 @@ def test_duration_stops_an_endless_loop(capsys: pytest.CaptureFixture[str]) -> N
     assert summary["events"] == summary["passes"] * FRAMES + summary["events"] % FRAMES
 
 
+def test_a_pass_whose_last_chunk_ran_is_counted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One chunk per pass: the time runs out while a chunk is validated, and that pass is
+    # complete (its events are counted, so the pass must be too).
+    monkeypatch.setattr("dynconform.contracts.fast._replay.CHUNK", FRAMES + 1)
+    assert tap("--replay", str(RAW), "--loop", "0", "--duration", "0.3", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["passes"] > 0
+    assert summary["events"] == summary["passes"] * FRAMES
+
+
 def test_progress_goes_to_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -24,13 +24,19 @@ from test_fast_frames import (
 )
 
 from dynconform.contracts._io import RawFrame
+from dynconform.contracts._validate import _Run
 from dynconform.contracts.fast import FrameRun
-from dynconform.contracts.fast._rules import KvEventsRunner, RunState
+from dynconform.contracts.fast._rules import KvEventsRunner
 
 KV_RULES = FAST.rules.for_contract("events.kv-events")
 KV_TYPE = FAST.compiled("events.kv-events", "msgpack")
 assert KV_TYPE is not None
 DECODE_KV = msgspec.msgpack.Decoder(KV_TYPE.type).decode
+
+
+def _runner() -> KvEventsRunner:
+    """The KV rules with the state of a run of their own."""
+    return KvEventsRunner(KV_RULES, _Run(FAST.reference, "events.kv-events"))
 
 
 @st.composite
@@ -66,9 +72,9 @@ def _state(runner: KvEventsRunner) -> tuple[Any, ...]:
 def test_kv_rules_over_a_batch_find_what_they_find_payload_by_payload(
     payloads: list[Any], data: st.DataObject
 ) -> None:
-    one = KvEventsRunner(KV_RULES, RunState())
-    expected = {j: f for j, p in enumerate(payloads) if (f := one.run(p, 0))}
-    batched = KvEventsRunner(KV_RULES, RunState())
+    one = _runner()
+    expected = {j: f for j, p in enumerate(payloads) if (f := one.run(p))}
+    batched = _runner()
     found: dict[int, Any] = {}
     start = 0
     while start < len(payloads):
@@ -88,8 +94,8 @@ def test_a_batch_of_the_captured_kv_events_is_valid_and_feeds_the_correlation() 
         for f in _captured()
         if f.subject.endswith(".kv-events")
     ]
-    one, batched = KvEventsRunner(KV_RULES, RunState()), KvEventsRunner(KV_RULES, RunState())
-    assert not any(one.run(p, 0) for p in payloads)
+    one, batched = _runner(), _runner()
+    assert not any(one.run(p) for p in payloads)
     assert batched.run_batch(payloads) == {}
     assert _state(batched) == _state(one)
     assert len(_state(one)[2]) > 2000

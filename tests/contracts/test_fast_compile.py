@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from test_fast_json import CONTRACTS, RECORDS
 
 from dynconform.contracts import Catalog
 from dynconform.contracts.fast import FastValidator
@@ -291,20 +292,11 @@ def test_a_schema_that_nothing_satisfies_is_empty() -> None:
 
 def _real(name: str) -> list[Any]:
     if name.startswith("discovery."):
-        records = json.loads((CAPTURES / "etcd_nats" / "etcd_kvs.json").read_text())
-        records += json.loads((CAPTURES / "file_zmq" / "file_store_records.json").read_text())
-        values = [r["value"] for r in records]
-        kinds = {
-            "discovery.endpoint": "Endpoint",
-            "discovery.model": "Model",
-            "discovery.event-channel": "EventChannel",
-            "discovery.event-source": "EventSource",
-        }
         if name == "discovery.mdc":
-            return [v["card_json"] for v in values if v["type"] == "Model"]
-        if name in kinds:
-            return [v for v in values if v["type"] == kinds[name]]
-        return values
+            return [r["card_json"] for r in RECORDS if r["type"] == "Model"]
+        if name in CONTRACTS.values():
+            return [r for r in RECORDS if CONTRACTS[r["type"]] == name]
+        return RECORDS
     lines = (CAPTURES / "etcd_nats" / "nats_messages.jsonl").read_text().splitlines()
     messages = [json.loads(line) for line in lines[:600]]
     events = [m for m in messages if m["plane"] == "event_plane"]

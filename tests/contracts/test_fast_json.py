@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_fast_frames import _paths
 
 from dynconform.contracts import Validator
 from dynconform.contracts.fast import FastValidator
@@ -59,17 +60,6 @@ def test_json_views_of_the_event_plane_match_the_reference() -> None:
 
 
 WEIRD = [None, -1, 0, 1.0, 2**64, "", "x", [], {}, True, {"kind": "Nats"}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [path]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            out += _paths(item, (*path, i))
-    return out
 
 
 @st.composite

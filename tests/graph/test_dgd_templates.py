@@ -12,7 +12,6 @@ The CRD's own OpenAPI schema is not published on PyPI, so it is not used here.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from dynconform.graph import RenderOptions, parse_graph, render_dgd
+from dynconform.stability import cache_dir
 
 DYNAMO = ("ai-dynamo", "1.6.1", "ai_dynamo-1.6.1-py3-none-any.whl")
 KUBERNETES = ("kubernetes", "37.0.2", "kubernetes-37.0.2-py2.py3-none-any.whl")
@@ -82,16 +82,8 @@ CORE_TYPES = {
 # -- wheels from PyPI, cached -----------------------------------------------------------------
 
 
-def _cache() -> Path:
-    explicit = os.environ.get("DYNCONFORM_CACHE")
-    if explicit:
-        return Path(explicit).expanduser() / "wheels"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "dynconform" / "wheels"
-
-
 def _wheel(name: str, version: str, filename: str) -> Path:
-    target = _cache() / filename
+    target = cache_dir() / "wheels" / filename
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ and get structured violations::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from dynconform.contracts._catalog import (
     FAMILIES,
     OUTPUT_FAMILIES,
@@ -22,7 +24,14 @@ from dynconform.contracts._catalog import (
     Dispatch,
     UnknownContractError,
 )
-from dynconform.contracts._io import FORMATS, InputError, json_view, read_input, read_instances
+from dynconform.contracts._io import (
+    FORMATS,
+    InputError,
+    decode_text,
+    json_view,
+    read_input,
+    read_instances,
+)
 from dynconform.contracts._model import ValidationReport, Violation
 from dynconform.contracts._rules import (
     CorrelationRule,
@@ -38,10 +47,18 @@ from dynconform.contracts._rules import (
     stream_rule,
     watched,
 )
-from dynconform.contracts._validate import Validator, json_pointer, resolve_pointer
+from dynconform.contracts._validate import (
+    Validator,
+    json_pointer,
+    json_type,
+    most_specific_error,
+    resolve_pointer,
+)
 from dynconform.contracts.export import export_contracts
-from dynconform.contracts.fast import FastValidator, ReplaySummary, replay
 from dynconform.contracts.rules import default_rules
+
+if TYPE_CHECKING:
+    from dynconform.contracts.fast import FastValidator, ReplaySummary, replay
 
 __all__ = [
     "FAMILIES",
@@ -67,10 +84,13 @@ __all__ = [
     "Validator",
     "Violation",
     "correlation_rule",
+    "decode_text",
     "default_rules",
     "export_contracts",
     "json_pointer",
+    "json_type",
     "json_view",
+    "most_specific_error",
     "read_input",
     "read_instances",
     "record_rule",
@@ -79,3 +99,15 @@ __all__ = [
     "stream_rule",
     "watched",
 ]
+
+#: Names imported on first use: the fast path (msgspec and the schema compiler) is not paid
+#: for by commands that do not use it.
+_FAST = frozenset({"FastValidator", "ReplaySummary", "replay"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FAST:
+        from dynconform.contracts import fast
+
+        return getattr(fast, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

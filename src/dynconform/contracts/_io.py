@@ -160,7 +160,8 @@ def sniff(data: bytes, name: str) -> str:
     return "yaml"
 
 
-def _decode_text(data: bytes, name: str) -> str:
+def decode_text(data: bytes, name: str) -> str:
+    """``data`` as UTF-8 text; ``InputError`` naming ``name`` and the first bad byte if not."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -181,7 +182,7 @@ def parse(data: bytes, fmt: str, name: str) -> tuple[list[Any], bool]:
         if not items:
             raise InputError(f"{name}: no msgpack object found")
         return items, len(items) > 1
-    text = _decode_text(data, name)
+    text = decode_text(data, name)
     if fmt == "text":
         return [text], False
     if fmt == "json":

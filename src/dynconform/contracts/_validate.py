@@ -22,6 +22,9 @@ from dynconform.contracts.decoders import DECODERS, DecodeError
 
 _MISSING = object()
 
+#: What a rule found: rule ID, JSON pointer (relative to the instance) and message.
+Found = tuple[str, str, str]
+
 
 def json_pointer(parts: Iterable[object]) -> str:
     """RFC 6901 pointer for a path of keys and indexes."""
@@ -30,6 +33,26 @@ def json_pointer(parts: Iterable[object]) -> str:
         text = str(part).replace("~", "~0").replace("/", "~1")
         out.append("/" + text)
     return "".join(out)
+
+
+def json_type(value: Any) -> str | None:
+    """The JSON Schema type of a JSON value (``integer`` for integral floats such as ``1.0``),
+    or ``None`` for a value that is not JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return None
 
 
 def resolve_pointer(instance: Any, pointer: str) -> Any:
@@ -52,8 +75,8 @@ def resolve_pointer(instance: Any, pointer: str) -> Any:
     return current
 
 
-def _most_specific(error: ValidationError) -> ValidationError:
-    # For oneOf/anyOf failures, name the branch error that explains it best.
+def most_specific_error(error: ValidationError) -> ValidationError:
+    """For a oneOf/anyOf failure, the branch error that explains it best (else ``error``)."""
     while error.context:
         nested = best_match(error.context)
         if nested is None:
@@ -92,6 +115,37 @@ class _Run:
     def add(self, contract: str, rule: str, pointer: str, message: str, index: int | None) -> None:
         self.report.violations.append(Violation(contract, rule, pointer, message, index))
 
+    def schema_ok(self, contract: Contract, instance: Any, index: int | None, prefix: str) -> bool:
+        """Report what the schema of ``contract`` finds in ``instance``; whether it is valid."""
+        ok = True
+        for error in self.validator.catalog.validator(contract.name).iter_errors(instance):
+            ok = False
+            specific = most_specific_error(error)
+            self.add(
+                contract.name,
+                f"schema.{specific.validator}",
+                prefix + json_pointer(specific.absolute_path),
+                specific.message,
+                index,
+            )
+        return ok
+
+    def found(self, contract: str, instance: Any, index: int | None) -> Iterable[Found]:
+        """What the rules of ``contract`` find in a schema-valid instance: record rules, then
+        stream rules, then correlation rules."""
+        rules = self.validator.rules.for_contract(contract)
+        for rule in rules:
+            if isinstance(rule, RecordRule):
+                for pointer, message in rule.check(instance):
+                    yield rule.id, pointer, message
+        for stream, checker in self.checkers(contract):
+            for pointer, message in checker.feed(instance, index if index is not None else 0):
+                yield stream.id, pointer, message
+        for rule in rules:
+            if isinstance(rule, CorrelationRule):
+                for pointer, message in self.correlator(rule).observe(contract, instance, index):
+                    yield rule.id, pointer, message
+
     def check(self, contract: Contract, instance: Any, index: int | None, prefix: str = "") -> None:
         self.report.checked[contract.name] += 1
         if contract.decoder is not None:
@@ -100,31 +154,10 @@ class _Run:
             except DecodeError as exc:
                 self.add(contract.name, "decode", prefix, str(exc), index)
                 return
-        schema_ok = True
-        for error in self.validator.catalog.validator(contract.name).iter_errors(instance):
-            schema_ok = False
-            specific = _most_specific(error)
-            self.add(
-                contract.name,
-                f"schema.{specific.validator}",
-                prefix + json_pointer(specific.absolute_path),
-                specific.message,
-                index,
-            )
-        if not schema_ok:
+        if not self.schema_ok(contract, instance, index, prefix):
             return
-        for rule in self.validator.rules.for_contract(contract.name):
-            if isinstance(rule, RecordRule):
-                for pointer, message in rule.check(instance):
-                    self.add(contract.name, rule.id, prefix + pointer, message, index)
-        for rule, checker in self.checkers(contract.name):
-            for pointer, message in checker.feed(instance, index if index is not None else 0):
-                self.add(contract.name, rule.id, prefix + pointer, message, index)
-        for rule in self.validator.rules.for_contract(contract.name):
-            if isinstance(rule, CorrelationRule):
-                correlator = self.correlator(rule)
-                for pointer, message in correlator.observe(contract.name, instance, index):
-                    self.add(contract.name, rule.id, prefix + pointer, message, index)
+        for rule, pointer, message in self.found(contract.name, instance, index):
+            self.add(contract.name, rule, prefix + pointer, message, index)
         if contract.dispatch is not None:
             self._dispatch(contract, instance, index, prefix)
 

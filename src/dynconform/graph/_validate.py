@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
-from dynconform.contracts import Validator, json_pointer
+from dynconform.contracts import Validator, json_pointer, most_specific_error
 from dynconform.contracts.rules.deployment import GRAPH
 from dynconform.graph._problems import Problem, sort_problems
 from dynconform.graph._secrets import Redactor
@@ -41,15 +41,6 @@ _MESSAGE_LIMIT = 200
 @functools.cache
 def _validator() -> Validator:
     return Validator()
-
-
-def _most_specific(error: ValidationError) -> ValidationError:
-    while error.context:
-        nested = best_match(error.context)
-        if nested is None:
-            break
-        error = nested
-    return error
 
 
 def _kind(value: Any) -> str:
@@ -158,7 +149,7 @@ def validate_graph(doc: GraphDocument) -> list[Problem]:
         )
     errors = list(validator.catalog.validator(GRAPH).iter_errors(doc.data))
     for error in errors:
-        problems.extend(_schema_problems(doc, _most_specific(error)))
+        problems.extend(_schema_problems(doc, most_specific_error(error)))
     if not errors:
         for violation in validator.validate(GRAPH, doc.data).violations:
             where = doc.position(violation.pointer)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError, json_pointer, read_input
+from dynconform.contracts import InputError, decode_text, json_pointer, read_input
 
 #: More nodes than a graph file can hold: alias expansion ("billion laughs") past this point
 #: is refused instead of validated.
@@ -194,8 +194,4 @@ def parse_graph(text: str, name: str) -> GraphDocument:
 def load_graph(path: str) -> GraphDocument:
     """Read a graph file (``-`` for standard input); ``InputError`` when it is unreadable."""
     raw, name = read_input(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text (byte {exc.start})") from None
-    return parse_graph(text, name)
+    return parse_graph(decode_text(raw, name), name)

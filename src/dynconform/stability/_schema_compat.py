@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dynconform.contracts import json_type
+
 MODES = (
     "backward",
     "forward",
@@ -90,17 +92,7 @@ def _types(schema: Mapping[str, Any]) -> set[str] | None:
 
 
 def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    return json_type(value) or "object"
 
 
 def _accepts(reader: set[str], writer_type: str) -> bool:

@@ -14,16 +14,18 @@ values (``json.loads``, the JSON view of captures), where integers are unbounded
 
 from __future__ import annotations
 
+import functools
 import itertools
 import keyword
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from dynconform.contracts._validate import json_type
 from dynconform.contracts.fast import _checks
 from dynconform.contracts.fast._checks import Check, PatternCheck, Presence
 from dynconform.contracts.fast._shape import (
@@ -71,21 +73,10 @@ class Compiled:
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    raise Unsupported(f"enum value {value!r}")
+    kind = json_type(value)
+    if kind is None:
+        raise Unsupported(f"enum value {value!r}")
+    return kind
 
 
 def _possible_types(shape: Shape) -> list[str]:
@@ -190,6 +181,25 @@ def _union(types: Sequence[Any]) -> Any:
     return types[0] if len(types) == 1 else Union[tuple(types)]  # noqa: UP007
 
 
+def _any_of(
+    alternatives: Iterable[Callable[[], tuple[Any, Check | None]]],
+) -> tuple[Any, Check | None]:
+    """The union of the alternatives' types and their checks; an alternative that no value
+    satisfies (:class:`Empty`) drops out, and ``Empty`` is raised when they all do."""
+    parts, checks = [], []
+    for alternative in alternatives:
+        try:
+            tp, check = alternative()
+        except Empty:
+            continue
+        parts.append(tp)
+        if check is not None:
+            checks.append(check)
+    if not parts:
+        raise Empty
+    return _union(parts), _checks.all_of(checks)
+
+
 def _contains(tp: Any, predicate: Callable[[Any], bool]) -> bool:
     if predicate(tp):
         return True
@@ -290,18 +300,8 @@ class Compiler:
         if "number" in types and "integer" not in types:
             raise Unsupported("non-integer numbers without integers")
         kinds = [t for t in types if t != "number"]
-        parts, checks = [], []
-        for kind in kinds:
-            try:
-                tp, check = self._typed(shape, kind, pointer if len(kinds) == 1 else None, as_field)
-            except Empty:
-                continue
-            parts.append(tp)
-            if check is not None:
-                checks.append(check)
-        if not parts:
-            raise Empty
-        return _union(parts), _checks.all_of(checks)
+        pointer = pointer if len(kinds) == 1 else None
+        return _any_of(functools.partial(self._typed, shape, k, pointer, as_field) for k in kinds)
 
     def _split_by_type(
         self, shape: Shape, static: list[tuple[Cond, set[str]]], as_field: bool
@@ -310,7 +310,7 @@ class Compiler:
         if any(t & _NUMERIC for _, t in static) and _NUMERIC & set(possible):
             raise Unsupported("type conditionals on numbers")
         rest = [c for c in shape.conds if all(c is not s for s, _ in static)]
-        parts, checks = [], []
+        branches = []
         for kind in possible:
             if kind == "number":
                 continue  # compiled with "integer"
@@ -321,16 +321,8 @@ class Compiler:
                 chosen = cond.then if kind in tested else cond.else_
                 if chosen is not None:
                     collect(chosen, branch)
-            try:
-                tp, check = self.value(branch, None, as_field)
-            except Empty:
-                continue
-            parts.append(tp)
-            if check is not None:
-                checks.append(check)
-        if not parts:
-            raise Empty
-        return _union(parts), _checks.all_of(checks)
+            branches.append(branch)
+        return _any_of(functools.partial(self.value, b, None, as_field) for b in branches)
 
     def _typed(
         self, shape: Shape, kind: str, pointer: str | None, as_field: bool

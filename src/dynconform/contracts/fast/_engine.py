@@ -14,29 +14,20 @@ import msgspec
 
 from dynconform.contracts._catalog import Contract
 from dynconform.contracts._io import RawFrame, raw_frame_view
-from dynconform.contracts._model import ValidationReport, Violation
-from dynconform.contracts._validate import (
-    _MISSING,
-    Validator,
-    _most_specific,
-    json_pointer,
-    resolve_pointer,
-)
-from dynconform.contracts.decoders import DECODERS, DecodeError
+from dynconform.contracts._model import ValidationReport
+from dynconform.contracts._validate import Found, Validator, _Run
 from dynconform.contracts.fast._checks import PatternCheck
 from dynconform.contracts.fast._compile import Compiled, Compiler, Empty, Mode, deferred_checks
 from dynconform.contracts.fast._rules import (
     EnvelopeRunner,
     ForwardPassRunner,
-    Found,
     KvEventsRunner,
     MessageRunner,
     NoRules,
-    ReferenceRunner,
     Runner,
-    RunState,
     attr_view,
     fast_runner,
+    regressions,
 )
 from dynconform.contracts.fast._shape import Sub, Unsupported
 
@@ -134,31 +125,29 @@ class FastValidator:
         return flow.finish()
 
 
-class _Flow:
-    """One run, step for step as ``Validator`` runs it: schema, rules, dispatch."""
+class _Flow(_Run):
+    """One run, step for step as ``Validator`` runs it, with the compiled types first and the
+    fast equivalents of the rules where there are any."""
 
     def __init__(self, fast: FastValidator, contract: str, keep: int | None = None) -> None:
+        super().__init__(fast.reference, contract)
         self.fast = fast
-        self.report = ValidationReport(contract=contract)
-        self.state = RunState()
-        self.runners: dict[str, Runner] = {}
+        self.runners: dict[str, Runner | None] = {}
         self.keep = keep
         self.by_rule: Counter[str] = Counter()
 
-    def runner(self, contract: str) -> Runner:
-        found = self.runners.get(contract)
-        if found is None:
-            rules = self.fast.rules.for_contract(contract)
-            found = fast_runner(contract, rules, self.state)
-            if found is None:
-                found = ReferenceRunner(contract, rules, self.state)
-            self.runners[contract] = found
-        return found
+    def runner(self, contract: str) -> Runner | None:
+        """The fast equivalent of the rules of ``contract``, or ``None`` (they run as
+        registered)."""
+        if contract not in self.runners:
+            rules = self.validator.rules.for_contract(contract)
+            self.runners[contract] = fast_runner(contract, rules, self)
+        return self.runners[contract]
 
     def add(self, contract: str, rule: str, pointer: str, message: str, index: int | None) -> None:
         self.by_rule[rule] += 1
         if self.keep is None or len(self.report.violations) < self.keep:
-            self.report.violations.append(Violation(contract, rule, pointer, message, index))
+            super().add(contract, rule, pointer, message, index)
 
     def schema_ok(self, contract: Contract, instance: Any, index: int | None, prefix: str) -> bool:
         compiled = self.fast.compiled(contract.name, "python")
@@ -167,46 +156,14 @@ class _Flow:
                 msgspec.convert(instance, compiled.type)
                 return True
             except msgspec.ValidationError:
-                pass
-        ok = True
-        for error in self.fast.catalog.validator(contract.name).iter_errors(instance):
-            ok = False
-            specific = _most_specific(error)
-            pointer = prefix + json_pointer(specific.absolute_path)
-            self.add(
-                contract.name, f"schema.{specific.validator}", pointer, specific.message, index
-            )
-        return ok
+                pass  # the reference gives the violations
+        return super().schema_ok(contract, instance, index, prefix)
 
-    def check(self, contract: Contract, instance: Any, index: int | None, prefix: str) -> None:
-        self.report.checked[contract.name] += 1
-        if contract.decoder is not None:
-            try:
-                instance = DECODERS[contract.decoder](instance)
-            except DecodeError as exc:
-                self.add(contract.name, "decode", prefix, str(exc), index)
-                return
-        if not self.schema_ok(contract, instance, index, prefix):
-            return
-        runner = self.runner(contract.name)
-        subject = instance if isinstance(runner, ReferenceRunner) else attr_view(instance)
-        for rule, pointer, message in runner.run(subject, 0 if index is None else index):
-            self.add(contract.name, rule, prefix + pointer, message, index)
-        dispatch = contract.dispatch
-        if dispatch is None:
-            return
-        key = resolve_pointer(instance, dispatch.key)
-        nested = resolve_pointer(instance, dispatch.pointer)
-        if nested is _MISSING:
-            return
-        target = dispatch.default if key is _MISSING else dispatch.contracts.get(str(key))
-        if target is not None:
-            self.check(self.fast.catalog.get(target), nested, index, prefix + dispatch.pointer)
-
-    def finish(self) -> ValidationReport:
-        for contract, rule, pointer, message in self.state.finish():
-            self.add(contract, rule, pointer, message, None)
-        return self.report
+    def found(self, contract: str, instance: Any, index: int | None) -> Iterable[Found]:
+        runner = self.runner(contract)
+        if runner is None:
+            return super().found(contract, instance, index)
+        return runner.run(attr_view(instance))
 
 
 class _Target:
@@ -245,11 +202,11 @@ class _Target:
             self.nullable = False
         self.prefix = prefix
         self.count = 0
-        self.run: Callable[[Any, int], list[Found]] | None = None
+        self.run: Callable[[Any], list[Found]] | None = None
         #: ``run`` over many payloads at once: what it finds, by position
         self.batch: Callable[[list[Any]], dict[int, list[Found]]] | None = None
         self.sequences: dict[int, int] | None = None
-        #: the forward-pass counters, checked in the loop rather than by ``run``
+        #: the forward-pass counters, checked over a batch rather than by ``run``
         self.counters: dict[tuple[str, int], int] | None = None
 
 
@@ -388,21 +345,27 @@ class FrameRun:
         self._targets = {k: _Target(*v) for k, v in plan.targets.items()}
         message = self.flow.runner(MESSAGE)
         envelope = self.flow.runner(plan.envelope)
-        payloads = {t.contract: self.flow.runner(t.contract) for t in self._targets.values()}
         if not isinstance(message, MessageRunner) or not isinstance(envelope, EnvelopeRunner):
             return
-        if any(isinstance(r, ReferenceRunner) for r in payloads.values()):
-            return
+        payloads: dict[str, Runner] = {}
+        for target in self._targets.values():
+            runner = self.flow.runner(target.contract)
+            if runner is None:
+                return
+            payloads[target.contract] = runner
         self._runners = (message, envelope)
         for topic, target in self._targets.items():
             runner = payloads[target.contract]
             target.sequences = envelope.sequences(topic) if envelope.sequence else None
+            if isinstance(runner, NoRules):
+                continue
             if isinstance(runner, ForwardPassRunner):
-                target.counters = runner.last if runner.enabled else None
-            elif not isinstance(runner, NoRules):
-                target.run = runner.run
-                if isinstance(runner, KvEventsRunner):
-                    target.batch = runner.run_batch
+                if not runner.enabled:
+                    continue
+                target.counters = runner.last
+            elif isinstance(runner, KvEventsRunner):
+                target.batch = runner.run_batch
+            target.run = runner.run
 
     @property
     def violations(self) -> Counter[str]:
@@ -575,26 +538,15 @@ class FrameRun:
             workers = [p.worker_id for p in payloads]
             ranks = [p.dp_rank for p in payloads]
             values = [p.counter_id for p in payloads]
-            size = len(values)
-            if workers.count(workers[0]) == size and ranks.count(ranks[0]) == size:
-                key = (workers[0], ranks[0])
-                previous = counters.get(key)
-                rising = previous is None or values[0] > previous
-                if rising and all(map(operator.lt, values, islice(values, 1, None))):
-                    counters[key] = values[-1]
-                    return {}
-            regressions: dict[int, list[Found]] = {}
-            for j, key, counter in zip(count(), zip(workers, ranks, strict=True), values):
-                previous = counters.get(key)
-                counters[key] = counter
-                if previous is not None and counter <= previous:
-                    regressions[j] = [ForwardPassRunner.regression(key, counter, previous)]
-            return regressions
+            return {
+                j: [ForwardPassRunner.regression(key, value, previous)]
+                for j, key, value, previous in regressions(counters, workers, ranks, values)
+            }
         if target.batch is not None:
             return target.batch(payloads)
         if target.run is None:
             return {}
-        found = list(map(target.run, payloads, repeat(0)))
+        found = list(map(target.run, payloads))
         if not any(found):
             return {}
         return {j: issues for j, issues in enumerate(found) if issues}
@@ -605,7 +557,6 @@ class FrameRun:
         assert plan is not None
         targets, subjects = self._targets, self._subjects
         decode_envelope = plan.envelope_decoder.decode
-        publishers, firsts = self.publishers, self.first_sequences
         index = self.count
         for subject, data in frames:
             verdict = subjects.get(subject)
@@ -624,29 +575,8 @@ class FrameRun:
                     fixed = verdict.get(topic)
                     if fixed is None:
                         fixed = self._fixed(verdict, subject, topic)
-                    gap = None
-                    last = target.sequences
-                    if last is not None:
-                        publisher, sequence = envelope.publisher_id, envelope.sequence
-                        previous = last.get(publisher)
-                        last[publisher] = sequence
-                        if previous is None:
-                            firsts[(publisher, topic)] = sequence
-                        elif sequence != previous + 1:
-                            gap = EnvelopeRunner.gap((publisher, topic), sequence, previous)
-                    if publishers is not None:
-                        publishers[(envelope.publisher_id, topic)] += 1
-                    found = None
-                    counters = target.counters
-                    if counters is not None:
-                        key = (payload.worker_id, payload.dp_rank)
-                        counter = payload.counter_id
-                        previous = counters.get(key)
-                        counters[key] = counter
-                        if previous is not None and counter <= previous:
-                            found = [ForwardPassRunner.regression(key, counter, previous)]
-                    elif target.run is not None:
-                        found = target.run(payload, index)
+                    gap = self._sequences(topic, target, [envelope]).get(0)
+                    found = None if target.run is None else target.run(payload)
                     if fixed or gap or found:
                         self._add(index, target, fixed, gap, found)
                     index += 1

@@ -172,16 +172,17 @@ class _Clock:
 
 
 def _one_pass(run: FrameRun, frames: _Frames, summary: ReplaySummary, clock: _Clock) -> bool:
-    """Validate one pass; ``False`` when the duration ran out before its end."""
+    """Validate one pass; ``False`` when the duration ran out before its end (a pass whose
+    last chunk was validated is complete, even if the time ran out during that chunk)."""
     for chunk in _chunks(frames):
+        if clock.deadline is not None and time.perf_counter() >= clock.deadline:
+            return False
         run.feed_all(chunk)
         now = time.perf_counter()
         if clock.on_progress is not None and now >= clock.next_report:
             clock.next_report = now + clock.every
             live = summary.violations_by_rule + run.violations
             clock.on_progress(ReplayProgress(summary.events + run.count, now - clock.start, live))
-        if clock.deadline is not None and now >= clock.deadline:
-            return False
     return True
 
 

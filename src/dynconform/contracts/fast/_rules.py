@@ -1,11 +1,10 @@
-"""Rule runners: the semantic rules of one contract, with their state for one run.
+"""Rule runners: fast equivalents of the events rules, with their state for one run.
 
-:class:`ReferenceRunner` runs the registered rules on JSON views, exactly as ``Validator``
-does. The events runners are fast equivalents of the events rules: they read decoded msgspec
-Structs (or JSON views through :func:`attr_view`) and keep their own state; the differential
-tests hold them to the reference rules' output. Each runner returns what it found as
-``(rule id, pointer, message)`` in the order ``Validator`` reports it: record rules, then
-stream rules, then correlation rules, each group by rule ID.
+They read decoded msgspec Structs (or JSON views through :func:`attr_view`) and keep their own
+state; the differential tests hold them to the reference rules' output. Each runner returns
+what it found as ``(rule id, pointer, message)`` in the order ``Validator`` reports it: record
+rules, then stream rules, then correlation rules, each group by rule ID. Contracts without a
+fast equivalent run their rules as registered (``Validator``'s run does that).
 """
 
 from __future__ import annotations
@@ -20,18 +19,9 @@ import xxhash
 from msgspec import UNSET
 
 from dynconform.contracts import hashing
-from dynconform.contracts._rules import (
-    CorrelationRule,
-    Correlator,
-    RecordRule,
-    Rule,
-    StreamChecker,
-    StreamRule,
-)
+from dynconform.contracts._rules import Rule
+from dynconform.contracts._validate import Found, _Run
 from dynconform.contracts.rules import correlation, events
-
-#: What a runner found: rule ID, JSON pointer (relative to the instance) and message.
-Found = tuple[str, str, str]
 
 MEMO_SIZE = 4096
 
@@ -57,70 +47,12 @@ def attr_view(value: Any) -> Any:
     return value
 
 
-class RunState:
-    """The stream checkers and correlators of one run, created when first needed."""
-
-    def __init__(self) -> None:
-        self.streams: dict[str, list[tuple[StreamRule, StreamChecker]]] = {}
-        self.correlators: dict[str, tuple[CorrelationRule, Correlator]] = {}
-
-    def checkers(
-        self, contract: str, rules: Sequence[Rule]
-    ) -> list[tuple[StreamRule, StreamChecker]]:
-        live = self.streams.get(contract)
-        if live is None:
-            live = [(r, r.factory()) for r in rules if isinstance(r, StreamRule)]
-            self.streams[contract] = live
-        return live
-
-    def correlator(self, rule: CorrelationRule) -> Correlator:
-        live = self.correlators.get(rule.id)
-        if live is None:
-            live = (rule, rule.factory())
-            self.correlators[rule.id] = live
-        return live[1]
-
-    def finish(self) -> list[tuple[str, str, str, str]]:
-        """``(contract, rule, pointer, message)`` of the end-of-stream checks, in order."""
-        out = []
-        for contract, live in self.streams.items():
-            for rule, checker in live:
-                out += [(contract, rule.id, p, m) for p, m in checker.finish()]
-        for correlation_rule, correlator in self.correlators.values():
-            contract = correlation_rule.contracts[0]
-            out += [(contract, correlation_rule.id, p, m) for p, m in correlator.finish()]
-        return out
-
-
 class Runner(Protocol):
     """The rules of one contract for one run."""
 
-    def run(self, instance: Any, index: int) -> list[Found]:
+    def run(self, instance: Any) -> list[Found]:
         """Check one schema-valid instance (a Struct, or an :func:`attr_view`)."""
         ...
-
-
-class ReferenceRunner:
-    """The registered rules of ``contract``, run on JSON views like ``Validator`` runs them."""
-
-    def __init__(self, contract: str, rules: Sequence[Rule], state: RunState) -> None:
-        self.contract = contract
-        self.rules = rules
-        self.state = state
-
-    def run(self, instance: Any, index: int) -> list[Found]:
-        out: list[Found] = []
-        for rule in self.rules:
-            if isinstance(rule, RecordRule):
-                out += [(rule.id, p, m) for p, m in rule.check(instance)]
-        for stream, checker in self.state.checkers(self.contract, self.rules):
-            out += [(stream.id, p, m) for p, m in checker.feed(instance, index)]
-        for rule in self.rules:
-            if isinstance(rule, CorrelationRule):
-                correlator = self.state.correlator(rule)
-                observed = correlator.observe(self.contract, instance, index)
-                out += [(rule.id, p, m) for p, m in observed]
-        return out
 
 
 def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> None:
@@ -132,7 +64,7 @@ def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> None:
 class MessageRunner:
     """``events.subject-matches-topic``, memoized per subject and topic."""
 
-    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+    def __init__(self, rules: Sequence[Rule], state: _Run) -> None:
         self.rule = events.subject_matches_topic if rules else None
         self.memo: dict[str, dict[str, list[Found]]] = {}
 
@@ -156,7 +88,7 @@ class MessageRunner:
             _memo_put(memo, topic, found)
         return found
 
-    def run(self, message: Any, index: int) -> list[Found]:
+    def run(self, message: Any) -> list[Found]:
         if message.plane == "request_plane":
             return []
         topic = message.decoded.topic
@@ -168,7 +100,7 @@ class MessageRunner:
 class EnvelopeRunner:
     """``events.topic-known`` (memoized) and ``kv.sequence-monotonic``."""
 
-    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+    def __init__(self, rules: Sequence[Rule], state: _Run) -> None:
         ids = {r.id for r in rules}
         self.topic_rule = events.topic_known if events.topic_known.id in ids else None
         self.sequence = events.sequence_monotonic.id in ids
@@ -197,7 +129,7 @@ class EnvelopeRunner:
             message = f"{who}: sequence jumps from {previous} to {sequence} (lost messages)"
         return events.sequence_monotonic.id, "/sequence", message
 
-    def run(self, envelope: Any, index: int) -> list[Found]:
+    def run(self, envelope: Any) -> list[Found]:
         topic = envelope.topic
         found = self.topic(topic)
         if not self.sequence:
@@ -224,7 +156,7 @@ class KvEventsRunner:
     ``kv.removed-after-stored`` and the stored blocks that ``mdc.block-size-consistent`` sees.
     """
 
-    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+    def __init__(self, rules: Sequence[Rule], state: _Run) -> None:
         ids = {r.id for r in rules}
         self.chain = events.block_hash_chain.id in ids
         self.event_ids = events.event_id_monotonic.id in ids
@@ -253,7 +185,7 @@ class KvEventsRunner:
         correlator = self._correlated()
         return None if correlator is None else correlator.stored
 
-    def run(self, instance: Any, index: int) -> list[Found]:
+    def run(self, instance: Any) -> list[Found]:
         # (rank, found): the reference order is chain, event-id, parent, removal
         out: list[tuple[int, Found]] = []
         sink = self._sink()
@@ -356,7 +288,7 @@ class KvEventsRunner:
             try:
                 self._check_chain(hashes, tokens, sizes, parents, found, owners)
             except struct.error:  # integral floats: the event by event path
-                return {j: f for j, p in enumerate(payloads) if (f := self.run(p, 0))}
+                return {j: f for j, p in enumerate(payloads) if (f := self.run(p))}
         correlator = self._correlated()
         workers = [e.worker_id for e in events]
         ranks = [e.dp_rank for e in inner]
@@ -426,23 +358,10 @@ class KvEventsRunner:
         owners: _Owners,
     ) -> None:
         """``kv.event-id-monotonic`` over the events of a batch."""
-        last = self.last
-        worker = (workers[0], ranks[0])
-        size = len(ids)
-        if workers.count(worker[0]) == size and ranks.count(worker[1]) == size:
-            previous = last.get(worker)
-            if (previous is None or ids[0] > previous) and all(
-                map(operator.lt, ids, islice(ids, 1, None))
-            ):
-                last[worker] = ids[-1]
-                return
-        for e, key, event_id in zip(count(), zip(workers, ranks, strict=True), ids):
-            previous = last.get(key)
-            last[key] = event_id
-            if previous is not None and event_id <= previous:
-                position, i = owners.event(e)
-                issue = _event_id_issue(i, key, event_id, previous)
-                found.setdefault(position, []).append((1, issue))
+        for e, key, event_id, previous in regressions(self.last, workers, ranks, ids):
+            position, i = owners.event(e)
+            issue = _event_id_issue(i, key, event_id, previous)
+            found.setdefault(position, []).append((1, issue))
 
     def _replay(
         self,
@@ -538,6 +457,30 @@ class KvEventsRunner:
             if size:
                 update(hashes[offset : offset + size])
                 offset += size
+
+
+def regressions(
+    last: dict[tuple[Any, int], int], workers: list[Any], ranks: list[int], values: list[int]
+) -> list[tuple[int, tuple[Any, int], int, int]]:
+    """``(position, key, value, previous)`` of each value that does not rise above the one
+    before it of the same ``(worker, rank)`` key; ``last`` holds the last value of each key
+    and is updated. One key whose values rise throughout is checked without a Python loop."""
+    size = len(values)
+    if workers.count(workers[0]) == size and ranks.count(ranks[0]) == size:
+        key = (workers[0], ranks[0])
+        previous = last.get(key)
+        if (previous is None or values[0] > previous) and all(
+            map(operator.lt, values, islice(values, 1, None))
+        ):
+            last[key] = values[-1]
+            return []
+    out = []
+    for j, key, value in zip(count(), zip(workers, ranks, strict=True), values):
+        previous = last.get(key)
+        last[key] = value
+        if previous is not None and value <= previous:
+            out.append((j, key, value, previous))
+    return out
 
 
 class _Owners:
@@ -655,7 +598,7 @@ def _removal_issues(
 class ForwardPassRunner:
     """``fpm.counter-monotonic``."""
 
-    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+    def __init__(self, rules: Sequence[Rule], state: _Run) -> None:
         self.enabled = bool(rules)
         #: last counter_id per (worker_id, dp_rank)
         self.last: dict[tuple[str, int], int] = {}
@@ -666,7 +609,7 @@ class ForwardPassRunner:
         message = f"worker {key[0]} dp_rank {key[1]}: counter_id {counter} after {previous}"
         return events.counter_monotonic.id, "/counter_id", message
 
-    def run(self, metrics: Any, index: int) -> list[Found]:
+    def run(self, metrics: Any) -> list[Found]:
         if not self.enabled:
             return []
         key = (metrics.worker_id, metrics.dp_rank)
@@ -681,14 +624,14 @@ class ForwardPassRunner:
 class NoRules:
     """A contract without rules."""
 
-    def __init__(self, rules: Sequence[Rule], state: RunState) -> None:
+    def __init__(self, rules: Sequence[Rule], state: _Run) -> None:
         pass
 
-    def run(self, instance: Any, index: int) -> list[Found]:
+    def run(self, instance: Any) -> list[Found]:
         return []
 
 
-RunnerFactory = Callable[[Sequence[Rule], RunState], Runner]
+RunnerFactory = Callable[[Sequence[Rule], _Run], Runner]
 
 #: Fast equivalents: contract -> (runner, the reference rules it stands in for).
 FAST_RUNNERS: dict[str, tuple[RunnerFactory, tuple[Rule, ...]]] = {
@@ -710,7 +653,7 @@ FAST_RUNNERS: dict[str, tuple[RunnerFactory, tuple[Rule, ...]]] = {
 }
 
 
-def fast_runner(contract: str, rules: Iterable[Rule], state: RunState) -> Runner | None:
+def fast_runner(contract: str, rules: Iterable[Rule], state: _Run) -> Runner | None:
     """The fast equivalent for ``contract`` if it covers exactly its registered rules."""
     entry = FAST_RUNNERS.get(contract)
     if entry is None:

@@ -103,13 +103,12 @@ def _profiles_match(report: dict[str, Any]) -> Iterator[Issue]:
             ]
             stated = profile[level]
             where = f"/profiles/{i}/{level}"
-            if stated["result"] != _outcome(mine):
+            outcome = _outcome(mine)
+            if stated["result"] != outcome:
                 yield (
                     f"{where}/result",
-                    (
-                        f"{profile['name']} {level} is {stated['result']!r}, its checks give "
-                        f"{_outcome(mine)!r}"
-                    ),
+                    f"{profile['name']} {level} is {stated['result']!r}, its checks give "
+                    f"{outcome!r}",
                 )
             wrong = _mismatches(stated["statistics"], _statistics(mine))
             if wrong:
