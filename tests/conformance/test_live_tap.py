@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from conformance_helpers import free_port
+from conformance_helpers import write_records
 from live_tap_helpers import (
     RECORDS,
     SCOPE,
@@ -33,25 +33,9 @@ from live_tap_helpers import (
 from dynconform.cli import main
 from dynconform.conformance import LiveTap, LiveTapConfig, LiveTapError
 from dynconform.reports import TapReport, load_report, write_tap_report
+from dynconform.services import free_port
 
 KV_SUBJECT = "namespace.dynamo.component.backend.endpoint.generate.kv-events"
-
-
-def write_records(root: Path, records: list[dict[str, Any]]) -> None:
-    for record in records:
-        path = root / record["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record["value"]))
-
-
-@contextmanager
-def running(config: LiveTapConfig) -> Iterator[LiveTap]:
-    tap = LiveTap(config)
-    tap.start()
-    try:
-        yield tap
-    finally:
-        tap.stop()
 
 
 def pump_until(tap: LiveTap, predicate: Any, timeout: float = 15.0) -> bool:
@@ -66,7 +50,7 @@ def pump_until(tap: LiveTap, predicate: Any, timeout: float = 15.0) -> bool:
 
 def test_explicit_zmq_publisher_carries_the_real_capture_without_violations() -> None:
     frames = capture_frames()
-    with publisher() as pub, running(LiveTapConfig(zmq=(pub.endpoint,), scope=SCOPE)) as tap:
+    with publisher() as pub, LiveTap(LiveTapConfig(zmq=(pub.endpoint,), scope=SCOPE)) as tap:
         assert tap.wait_attached(10)
         pub.send(frames)
         assert pump_until(tap, lambda: tap.events >= len(frames))
@@ -94,7 +78,7 @@ def test_duplicates_gaps_and_framing_faults_are_violations() -> None:
     kv = capture_frames("kv-events", limit=6)
     subject, data = kv[2]
     broken = [*kv[:3], (subject, data), *kv[3:5], (subject, with_sequence(kv[5][1], 9))]
-    with publisher() as pub, running(LiveTapConfig(zmq=(pub.endpoint,), scope=SCOPE)) as tap:
+    with publisher() as pub, LiveTap(LiveTapConfig(zmq=(pub.endpoint,), scope=SCOPE)) as tap:
         assert tap.wait_attached(10)
         pub.send(broken)
         pub.socket.send_multipart(zmq_parts(kv[0][1], version=2))
@@ -134,7 +118,7 @@ def test_discovery_finds_the_publisher_and_validates_records(tmp_path: Path) -> 
         others = [r for r in RECORDS if r["value"]["type"] != "EventChannel"]
         write_records(tmp_path, [channel, *others, bad])
         config = LiveTapConfig(discovery=f"file://{tmp_path}", keep=50)
-        with running(config) as tap:
+        with LiveTap(config) as tap:
             assert tap.wait_attached(10)
             assert pub.endpoint in tap.zmq.handshaken  # type: ignore[union-attr]
             pub.send(kv)
@@ -160,7 +144,7 @@ def test_discovery_finds_the_publisher_and_validates_records(tmp_path: Path) -> 
 
 def test_a_publisher_joined_mid_stream_is_noted() -> None:
     kv = capture_frames("kv-events", limit=30)[10:]
-    with publisher() as pub, running(LiveTapConfig(zmq=(pub.endpoint,))) as tap:
+    with publisher() as pub, LiveTap(LiveTapConfig(zmq=(pub.endpoint,))) as tap:
         assert tap.wait_attached(10)
         pub.send(kv)
         assert pump_until(tap, lambda: tap.events >= len(kv))
@@ -172,7 +156,7 @@ def test_a_publisher_joined_mid_stream_is_noted() -> None:
 
 def test_report_round_trips_through_json_and_yaml(tmp_path: Path) -> None:
     kv = capture_frames("kv-events", limit=5)
-    with publisher() as pub, running(LiveTapConfig(zmq=(pub.endpoint,))) as tap:
+    with publisher() as pub, LiveTap(LiveTapConfig(zmq=(pub.endpoint,))) as tap:
         assert tap.wait_attached(10)
         pub.send([*kv, kv[-1]])
         assert pump_until(tap, lambda: tap.events >= 6)

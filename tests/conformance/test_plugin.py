@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conformance_helpers import assert_no_process_left, free_port
+from conformance_helpers import assert_no_process_left
 
 from dynconform.conformance.plugin import plugin_state
 from dynconform.reports import load_report
+from dynconform.services import free_port
 
 pytest_plugins = ["pytester"]
 

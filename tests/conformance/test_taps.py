@@ -11,6 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
+from conformance_helpers import write_records
 
 from dynconform.conformance._discovery_tap import (
     EtcdDiscoveryTap,
@@ -25,13 +26,6 @@ CAPTURES = Path(__file__).parents[1] / "fixtures" / "ai-dynamo-1.6.1"
 RECORDS = json.loads((CAPTURES / "file_zmq" / "file_store_records.json").read_text())
 RECORDS_SUBJECT = "namespace.dynamo.component.backend.endpoint.generate.kv_metrics"
 NATS = [json.loads(line) for line in (CAPTURES / "etcd_nats" / "nats_messages.jsonl").open()]
-
-
-def write_records(root: Path, records: list[dict[str, Any]]) -> None:
-    for record in records:
-        path = root / record["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record["value"]))
 
 
 def test_file_tap_keeps_versions_and_the_timeline(tmp_path: Path) -> None:
@@ -76,12 +70,21 @@ def test_discovery_locations() -> None:
 def test_scope_names() -> None:
     scope = RECORDS[0]["value"]["scope"]
     assert scope_names(scope) == ("dynamo", "backend", "generate")
-    assert scope_names({"kind": "namespace", "namespace": {"namespace": "ns"}}) == (
+    # the other two kinds of ai-dynamo's EventScope, as discovery.event-channel describes them
+    assert scope_names({"kind": "namespace", "name": "ns"}) == ("ns", None, None)
+    assert scope_names({"kind": "component", "namespace": "ns", "component": "c"}) == (
         "ns",
-        None,
+        "c",
         None,
     )
-    assert scope_names("nope") is None
+    for bad in ("nope", {"kind": "endpoint", "endpoint": "x"}, {"kind": "component"}):
+        assert scope_names(bad) is None
+    # a channel of each kind passes the discovery.event-channel contract
+    validator = Validator()
+    for kind in ({"kind": "namespace", "name": "ns"},
+                 {"kind": "component", "namespace": "ns", "component": "c"}):  # fmt: skip
+        record = {**RECORDS[0]["value"], "scope": kind}
+        assert validator.validate("discovery.event-channel", record).ok, kind
 
 
 def _frames(envelope: dict[str, Any], topic: bytes, *, version: int = 1) -> list[bytes]:

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from dynconform.contracts import Validator
 from dynconform.mocker.discovery import read_file_store
 from dynconform.mocker.event_plane import EventMessage, zmq_messages
 from dynconform.mocker.request_plane import RequestPlaneClient
+from dynconform.services import stop_group
 
 VERSION = os.environ.get("DYNCONFORM_DYNAMO_VERSION", "")
 
@@ -66,14 +66,7 @@ class Proc:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+        stop_group(self.process)
 
 
 @contextlib.contextmanager

@@ -57,13 +57,10 @@ def _worker_id(request_name: str) -> int:
     return int(body["worker_id"])
 
 
-class Recorder:
-    """A stand-in response server: records what each worker connection writes up to the
-    sentinel (then closes it, as a frontend does)."""
+class _Server:
+    """A TCP server on a free loopback port; subclasses serve each connection."""
 
-    def __init__(self) -> None:
-        self.streams: asyncio.Queue[bytes] = asyncio.Queue()
-        self.server: asyncio.Server | None = None
+    server: asyncio.Server | None = None
 
     @property
     def address(self) -> str:
@@ -72,6 +69,21 @@ class Recorder:
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+class Recorder(_Server):
+    """A stand-in response server: records what each worker connection writes up to the
+    sentinel (then closes it, as a frontend does)."""
+
+    def __init__(self) -> None:
+        self.streams: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = b""
@@ -88,10 +100,6 @@ class Recorder:
         finally:
             writer.close()
             await self.streams.put(data)
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
 
 @contextlib.asynccontextmanager
@@ -128,9 +136,7 @@ async def _answer(tmp: Path, model: Path, request: str, endpoint: str) -> tuple[
     await recorder.start()
     try:
         async with _worker(tmp, model, instance_id) as worker:
-            path = worker.request_path
-            if endpoint == "kv":
-                path = path.rsplit("/", 1)[0] + "/" + worker.kv_query_endpoint
+            path = worker.kv_query_path if endpoint == "kv" else worker.request_path
             message, subject = readdress(raw(request), path, recorder.address)
             ack = await _send(worker, message)
             assert ack == b"", ack
@@ -207,7 +213,7 @@ def test_unknown_endpoint_is_refused_in_the_acknowledgement(
 # -- the frontend side ----------------------------------------------------------------------
 
 
-class ReplayWorker:
+class ReplayWorker(_Server):
     """A stand-in worker: acknowledges each request and plays a captured response stream
     back to the requester's response server; records what the requester writes back."""
 
@@ -215,16 +221,7 @@ class ReplayWorker:
         self.stream = stream
         self.requests: list[tuple[str, dict[str, Any], bytes]] = []
         self.returned: asyncio.Queue[bytes] = asyncio.Queue()
-        self.server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def address(self) -> str:
-        assert self.server is not None
-        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -257,8 +254,7 @@ class ReplayWorker:
         writer.close()
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        await super().close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -517,8 +513,7 @@ def test_worker_tree_dump_after_a_real_request_matches_the_real_worker(
                 )
                 assert await _send(w, message) == b""
                 await asyncio.wait_for(recorder.streams.get(), 10)
-                kv_path = w.request_path.rsplit("/", 1)[0] + "/" + w.kv_query_endpoint
-                message, _ = readdress(raw("kv-query.request"), kv_path, recorder.address)
+                message, _ = readdress(raw("kv-query.request"), w.kv_query_path, recorder.address)
                 assert await _send(w, message) == b""
                 return await asyncio.wait_for(recorder.streams.get(), 10)
         finally:

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from reports_helpers import PKGX, RUN_CHECKS, VIOLATION, Index, build_wheel
 
+from conformance.conformance_helpers import assert_no_process_left
 from dynconform.reports import ConformanceReport, StabilityReport, load_report
 from dynconform.stability import LoadOptions, PipOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the published ai-dynamo 1.0.0 -> 1.6.1 stability report (``report stability`` output)
 PUBLISHED = ROOT / "reports" / "ai-dynamo" / "stability-1.0.0-1.6.1.json"
-
-
-def _alive(marker: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            raw = (proc / "cmdline").read_bytes()
-            state = (proc / "stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z" and marker.encode() in raw:
-            found.append(raw.replace(b"\0", b" ").decode(errors="replace")[:200])
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +27,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for check in RUN_CHECKS:
         argv += ["--check", check]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
-    deadline = time.monotonic() + 10
-    while _alive(str(out)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(str(out)) == [], "the run left processes behind"
+    assert_no_process_left(str(out))
     assert proc.returncode == 1, proc.stderr[-2000:]
     return out
 

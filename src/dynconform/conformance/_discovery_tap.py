@@ -48,6 +48,14 @@ class KeyEvent:
     entry: dict[str, Any] | None
 
 
+def _of_type(entries: dict[str, dict[str, Any]], record_type: str) -> list[dict[str, Any]]:
+    return [
+        e["value"]
+        for e in entries.values()
+        if isinstance(e.get("value"), dict) and e["value"].get("type") == record_type
+    ]
+
+
 class DiscoveryTap:
     """Polls a store in a background thread; subclasses implement :meth:`read`."""
 
@@ -123,11 +131,11 @@ class DiscoveryTap:
 
     def records(self, record_type: str) -> list[dict[str, Any]]:
         """The current records (values) of one ``type``: Endpoint, Model, EventChannel, ..."""
-        return [
-            e["value"]
-            for e in self.snapshot().values()
-            if isinstance(e.get("value"), dict) and e["value"].get("type") == record_type
-        ]
+        return _of_type(self.snapshot(), record_type)
+
+    def wait_for_record(self, record_type: str, timeout: float) -> bool:
+        """Wait until a record of ``record_type`` is present; whether it was within ``timeout``."""
+        return self.wait_for(lambda snap: bool(_of_type(snap, record_type)), timeout)
 
     def wait_for(
         self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float

@@ -208,7 +208,7 @@ class DynamoLauncher:
         if self.topology == "etcd-nats":
             try:
                 self.services = Services(etcd=True, nats=True, workdir=self.workdir / "services")
-                self.services.__enter__()
+                self.services.start()
             except ServiceError as exc:
                 raise SutError(str(exc)) from None
             self._urls = {"etcd": self.services.url("etcd"), "nats": self.services.url("nats")}
@@ -264,13 +264,13 @@ class DynamoLauncher:
 
     def restart_worker(self, index: int) -> None:
         name = f"worker-{index}"
-        self.processes[name].stop()
+        self.processes[name].stop(self.config.timeouts.shutdown)
         self.processes[name] = ManagedProcess(self.specs[name], self._log_dir)
 
     def stop(self) -> None:
         for name in ("frontend", *sorted(n for n in self.processes if n != "frontend")):
             if name in self.processes:
-                self.processes[name].stop()
+                self.processes[name].stop(self.config.timeouts.shutdown)
         self.processes.clear()
         if self.services is not None:
             self.services.stop()

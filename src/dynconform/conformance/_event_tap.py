@@ -29,7 +29,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -45,7 +44,6 @@ __all__ = [
     "MAX_MESSAGES",
     "EventTap",
     "NatsTap",
-    "Observed",
     "ZmqEventTap",
     "scope_names",
 ]
@@ -76,32 +74,29 @@ def _envelope_ids(raw: bytes) -> dict[str, Any] | None:
     return {k: v for k, v in msgspec.structs.asdict(ids).items() if v is not msgspec.UNSET}
 
 
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """One message as the tap saw it: arrival time and the ``events.message`` view."""
-
-    at: float
-    message: dict[str, Any]
-
-
 def scope_names(scope: Any) -> tuple[str, str | None, str | None] | None:
-    """``(namespace, component, endpoint)`` of an event scope record, or ``None``."""
+    """``(namespace, component, endpoint)`` of an event scope record, or ``None``.
+
+    The scope is tagged by ``kind``: ``{"kind": "namespace", "name"}``, ``{"kind":
+    "component", "namespace", "component"}`` or ``{"kind": "endpoint", "endpoint":
+    {"namespace", "component", "name"}}``.
+    """
     if not isinstance(scope, dict):
         return None
     kind = scope.get("kind")
-    inner = scope.get(kind) if isinstance(kind, str) else None
-    if not isinstance(inner, dict):
+    if kind == "namespace":
+        names: tuple[Any, ...] = (scope.get("name"),)
+    elif kind == "component":
+        names = (scope.get("namespace"), scope.get("component"))
+    elif kind == "endpoint" and isinstance(scope.get("endpoint"), dict):
+        endpoint = scope["endpoint"]
+        names = (endpoint.get("namespace"), endpoint.get("component"), endpoint.get("name"))
+    else:
         return None
-    namespace = inner.get("namespace")
-    if not isinstance(namespace, str):
+    if not all(isinstance(name, str) for name in names):
         return None
-    component = inner.get("component") if kind in ("component", "endpoint") else None
-    endpoint = inner.get("name") if kind == "endpoint" else None
-    return (
-        namespace,
-        component if isinstance(component, str) else None,
-        endpoint if isinstance(endpoint, str) else None,
-    )
+    namespace, component, name = (*names, None, None)[:3]
+    return namespace, component, name
 
 
 def _envelope_view(raw: bytes) -> Any:
@@ -117,7 +112,7 @@ class EventTap:
     kind = ""
 
     def __init__(self) -> None:
-        self._messages: list[Observed] = []
+        self._messages: list[dict[str, Any]] = []
         self.dropped = 0
         self.framing_issues: list[str] = []
         #: framing faults found, including those beyond the ones kept
@@ -158,7 +153,7 @@ class EventTap:
         with self._lock:
             self.by_subject[message["subject"]] += 1
             if len(self._messages) < MAX_MESSAGES:
-                self._messages.append(Observed(time.monotonic(), message))
+                self._messages.append(message)
             else:
                 self.dropped += 1
             self._lock.notify_all()
@@ -172,14 +167,10 @@ class EventTap:
     def messages(self, plane: str | None = "event_plane") -> list[dict[str, Any]]:
         """The messages kept so far (of one plane, or all with ``None``), in arrival order."""
         with self._lock:
-            kept = [o.message for o in self._messages]
+            kept = list(self._messages)
         if plane is None:
             return kept
         return [m for m in kept if m.get("plane", "event_plane") == plane]
-
-    def observed(self) -> list[Observed]:
-        with self._lock:
-            return list(self._messages)
 
     def count(self) -> int:
         with self._lock:
@@ -187,12 +178,12 @@ class EventTap:
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
-            planes = Counter(o.message.get("plane", "event_plane") for o in self._messages)
+            planes = Counter(m.get("plane", "event_plane") for m in self._messages)
             topics = Counter(
-                o.message["decoded"].get("topic")
-                for o in self._messages
-                if isinstance(o.message.get("decoded"), dict)
-                and o.message.get("plane", "event_plane") == "event_plane"
+                m["decoded"].get("topic")
+                for m in self._messages
+                if isinstance(m.get("decoded"), dict)
+                and m.get("plane", "event_plane") == "event_plane"
             )
             return {
                 "transport": self.kind,
@@ -206,13 +197,14 @@ class EventTap:
 
 
 class ZmqEventTap(EventTap):
-    """Connects to every ZMQ ``EventChannel`` the discovery tap reports, as it appears."""
+    """Connects to every ZMQ ``EventChannel`` the discovery tap reports, as it appears, and
+    to the ``endpoints`` given (the only ones without a discovery tap)."""
 
     kind = "zmq"
 
     def __init__(
         self,
-        discovery: DiscoveryTap,
+        discovery: DiscoveryTap | None,
         *,
         endpoints: tuple[str, ...] = (),
         scope: tuple[str, str | None, str | None] | None = None,
@@ -232,7 +224,8 @@ class ZmqEventTap(EventTap):
         found: dict[str, tuple[str, str | None, str | None] | None] = dict.fromkeys(
             self.fixed, self.fixed_scope
         )
-        for record in self.discovery.records("EventChannel"):
+        records = self.discovery.records("EventChannel") if self.discovery is not None else []
+        for record in records:
             transport = record.get("transport")
             if not isinstance(transport, dict) or transport.get("kind") != "Zmq":
                 continue

@@ -15,6 +15,7 @@ from typing import Protocol
 from dynconform.conformance._errors import SutError
 from dynconform.conformance._process import ManagedProcess, ProcessSpec
 from dynconform.conformance._sut import Sut
+from dynconform.services import LOOPBACK, free_port
 
 __all__ = [
     "LOOPBACK",
@@ -24,8 +25,6 @@ __all__ = [
     "free_system_port",
     "wait_for_model",
 ]
-
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -56,13 +55,6 @@ class Launcher(Protocol):
     def start(self, log_dir: Path, timeout: float) -> Sut: ...
 
     def stop(self) -> None: ...
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def free_system_port(host: str = LOOPBACK) -> int:

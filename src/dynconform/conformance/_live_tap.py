@@ -35,18 +35,23 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
 from dynconform import __version__
-from dynconform.conformance._discovery_tap import DiscoveryTap, discovery_tap, entry_key
+from dynconform.conformance._discovery_tap import (
+    DiscoveryTap,
+    FileDiscoveryTap,
+    discovery_tap,
+    entry_key,
+)
 from dynconform.conformance._event_tap import NatsTap, ZmqEventTap
 from dynconform.contracts import Validator
+from dynconform.contracts.event_subjects import TOPIC_KV_EVENTS
 from dynconform.contracts.fast import FastValidator, FrameRun
 from dynconform.reports import PublisherCount, TapReport, TapViolation
-from dynconform.services import ServiceError, check_reachable
+from dynconform.services import Lifecycle, ServiceError, check_reachable
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -65,7 +70,6 @@ BATCH = 2048
 #: How long the loop sleeps when nothing arrived.
 IDLE = 0.01
 _ZMQ_ENDPOINT = re.compile(r"^(tcp://[^\s:/]+:\d+|ipc://\S+)$")
-_TOPIC_KV_EVENTS = "kv-events"
 
 
 class LiveTapError(Exception):
@@ -115,16 +119,6 @@ class LiveProgress:
     channels: int
 
 
-class _NoDiscovery(DiscoveryTap):
-    kind = "none"
-
-    def __init__(self) -> None:
-        super().__init__("none")
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        return {}
-
-
 def _check_config(config: LiveTapConfig) -> None:
     if not (config.discovery or config.nats or config.zmq):
         raise LiveTapError("nothing to tap: give --discovery, --nats or --zmq")
@@ -159,9 +153,8 @@ def _open_discovery(location: str) -> DiscoveryTap:
         tap = discovery_tap(location)
     except ValueError as exc:
         raise LiveTapError(str(exc)) from None
-    root = getattr(tap, "root", None)
-    if isinstance(root, Path) and not root.is_dir():
-        raise LiveTapError(f"discovery {location!r}: {root} is not a directory")
+    if isinstance(tap, FileDiscoveryTap) and not tap.root.is_dir():
+        raise LiveTapError(f"discovery {location!r}: {tap.root} is not a directory")
     try:
         tap.start()
     except OSError as exc:
@@ -172,7 +165,7 @@ def _open_discovery(location: str) -> DiscoveryTap:
     return tap
 
 
-class LiveTap:
+class LiveTap(Lifecycle):
     """Validates everything a running deployment puts on its discovery store and event plane.
 
     :meth:`run` attaches, validates until ``duration`` or Ctrl-C and returns the
@@ -213,18 +206,6 @@ class LiveTap:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> LiveTap:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Attach; raises :class:`LiveTapError` when a store or server cannot be reached."""
         config = self.config
@@ -238,7 +219,7 @@ class LiveTap:
                 self.discovery = _open_discovery(config.discovery)
             if config.zmq or self.discovery is not None:
                 zmq_tap = ZmqEventTap(
-                    self.discovery or _NoDiscovery(),
+                    self.discovery,
                     endpoints=config.zmq,
                     scope=parse_scope(config.scope),
                 )
@@ -480,7 +461,7 @@ class LiveTap:
     def notes(self) -> list[str]:
         out = []
         for (publisher, topic), first in sorted(self.run_.first_sequences.items()):
-            if topic == _TOPIC_KV_EVENTS and first > 0:
+            if topic == TOPIC_KV_EVENTS and first > 0:
                 out.append(
                     f"publisher {publisher} ({topic}) was first heard at sequence {first}: it "
                     "started before the tap, so removals and parents of blocks it stored "

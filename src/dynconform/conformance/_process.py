@@ -7,14 +7,14 @@ interpreter exit at the latest, so a crash of the runner leaves nothing behind.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dynconform.services import kill_group, stop_group
 
 __all__ = ["ManagedProcess", "ProcessSpec", "stop_all"]
 
@@ -67,23 +67,11 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole group at once (fault injection: no chance to deregister)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(10)
+        kill_group(self.process)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the group, then SIGKILL what is left after ``timeout`` seconds."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        # Children that outlived the leader still belong to its group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process, timeout)
         _LIVE.pop(id(self), None)
 
     def tail(self, lines: int = 5) -> str:
@@ -96,11 +84,10 @@ class ManagedProcess:
         return " | ".join(kept[-lines:])[-600:]
 
 
-def stop_all(processes: Sequence[ManagedProcess] | None = None, timeout: float = 10.0) -> None:
-    """Stop the given processes (default: every live one), newest first."""
-    targets = list(processes) if processes is not None else list(_LIVE.values())
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every live process, newest first."""
     deadline = time.monotonic() + timeout
-    for proc in reversed(targets):
+    for proc in reversed(list(_LIVE.values())):
         proc.stop(max(0.5, deadline - time.monotonic()))
 
 

@@ -65,6 +65,7 @@ class ReferenceLauncher:
         model_path: Path | None = None,
         block_size: int = 16,
         workdir: Path | None = None,
+        shutdown: float = 10.0,
     ) -> None:
         if topology not in ("file", "etcd-nats"):
             raise SutError(f"unknown topology {topology!r} for the reference (file, etcd-nats)")
@@ -74,6 +75,8 @@ class ReferenceLauncher:
         self.model_path = model_path
         self.block_size = block_size
         self.workdir = workdir
+        #: seconds the stack has to exit after SIGTERM before it is killed
+        self.shutdown = shutdown
         self.stack: ManagedProcess | None = None
         self.info: dict[str, Any] = {}
         #: seconds a restarted worker has to become ready
@@ -193,5 +196,5 @@ class ReferenceLauncher:
 
     def stop(self) -> None:
         if self.stack is not None:
-            self.stack.stop()
+            self.stack.stop(self.shutdown)
             self.stack = None

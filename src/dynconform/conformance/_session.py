@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from dynconform import __version__
@@ -47,6 +46,7 @@ from dynconform.reports import (
     write_junit,
     write_report,
 )
+from dynconform.services import Lifecycle
 
 __all__ = ["BACKENDS", "TOPOLOGIES", "RunConfig", "Session", "execute", "make_launcher"]
 
@@ -158,6 +158,7 @@ def make_launcher(config: RunConfig, workdir: Path | None = None) -> Launcher:
             model=config.model,
             model_path=config.model_path,
             workdir=workdir,
+            shutdown=config.timeouts.shutdown,
         )
     from dynconform.conformance._dynamo import DynamoLauncher
 
@@ -198,7 +199,7 @@ def execute(check: Check, ctx: Context) -> CheckResult:
     )
 
 
-class Session:
+class Session(Lifecycle):
     """One run against one system under test."""
 
     def __init__(self, config: RunConfig, registry: CheckRegistry | None = None) -> None:
@@ -218,18 +219,6 @@ class Session:
         self.workdir = Path()
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> Session:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def selected(self) -> list[Check]:
         return self.registry.select(self.config.profiles, self.config.check_ids)
@@ -264,13 +253,7 @@ class Session:
                 self.discovery.start()
             except (ValueError, OSError) as exc:
                 raise SutError(f"cannot read discovery at {sut.discovery}: {exc}") from None
-            self.discovery.wait_for(
-                lambda snap: any(
-                    isinstance(e.get("value"), dict) and e["value"].get("type") == "Model"
-                    for e in snap.values()
-                ),
-                timeouts.registration,
-            )
+            self.discovery.wait_for_record("Model", timeouts.registration)
         plane = sut.event_plane
         if plane and plane.startswith("nats://"):
             self.events = NatsTap(plane, self.discovery)
@@ -281,17 +264,10 @@ class Session:
             fixed = tuple(e for e in plane.removeprefix("zmq://").split(",") if e and e != "zmq")
             if self.discovery is None and not fixed:
                 raise SutError("a ZMQ event plane is found through discovery: give --discovery")
-            tap = ZmqEventTap(self.discovery or _NoDiscovery(), endpoints=fixed)
+            tap = ZmqEventTap(self.discovery, endpoints=fixed)
             self.events = tap
             if self.discovery is not None:
-                self.discovery.wait_for(
-                    lambda snap: any(
-                        isinstance(e.get("value"), dict)
-                        and e["value"].get("type") == "EventChannel"
-                        for e in snap.values()
-                    ),
-                    timeouts.registration,
-                )
+                self.discovery.wait_for_record("EventChannel", timeouts.registration)
             tap.start()
             tap.wait_connected(timeouts.registration)
         elif plane:
@@ -394,15 +370,3 @@ class Session:
         summary.write_text(markdown(report), encoding="utf-8")
         paths.append(summary)
         return paths
-
-
-class _NoDiscovery(DiscoveryTap):
-    """Stands in for discovery when ZMQ endpoints are given explicitly."""
-
-    kind = "none"
-
-    def __init__(self) -> None:
-        super().__init__("none")
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        return {}

@@ -73,7 +73,7 @@ class Timeouts:
 
     def __getattr__(self, name: str) -> float:
         if name in DEFAULT_TIMEOUTS:
-            return float(self.overrides.get(name, DEFAULT_TIMEOUTS[name]))
+            return self.get(name)
         raise AttributeError(name)
 
     def get(self, name: str) -> float:

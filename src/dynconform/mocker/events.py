@@ -10,7 +10,7 @@ worker identity and the envelope.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -97,6 +97,12 @@ def _variance(values: list[int]) -> float:
     return squares / len(values) if values else 0.0
 
 
+def _fields(snapshot: ScheduledRequests | QueuedRequests) -> dict[str, Any]:
+    """A snapshot's fields by name, in declaration order (what ``dataclasses.asdict`` gives,
+    without its deep copy: this runs on every forward pass)."""
+    return {name: getattr(snapshot, name) for name in snapshot.__slots__}
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduledRequests:
     """What one forward pass computed.
@@ -132,7 +138,7 @@ class ScheduledRequests:
 
     def to_wire(self) -> dict[str, Any]:
         """The ``scheduled_requests`` object (fields in wire order)."""
-        return asdict(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +170,7 @@ class QueuedRequests:
 
     def to_wire(self) -> dict[str, Any]:
         """The ``queued_requests`` object (fields in wire order)."""
-        return asdict(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)

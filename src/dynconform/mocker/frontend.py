@@ -31,6 +31,7 @@ from aiohttp import web
 
 from dynconform.contracts import Validator
 from dynconform.mocker._signals import serve_until_signalled
+from dynconform.mocker.faults import FAULT_HEADER, FAULT_TYPES, check_faults
 from dynconform.mocker.frontend_metrics import FrontendMetrics
 from dynconform.mocker.model_watch import (
     EtcdSource,
@@ -56,18 +57,6 @@ from dynconform.mocker.violations import UnknownViolationError, check_modes
 
 __all__ = ["FAULT_HEADER", "FAULT_TYPES", "Frontend", "FrontendConfig", "main"]
 
-#: A request header that makes the frontend answer with the named fault (see FAULT_TYPES).
-FAULT_HEADER = "x-dynconform-fault"
-#: Faults the frontend can inject: HTTP status and message of each.
-FAULT_TYPES: dict[str, tuple[int, str]] = {
-    "429": (429, "Too many requests: the reference is rate limiting (injected fault)"),
-    "500": (500, "Internal server error (injected fault)"),
-    "503": (503, "Service unavailable (injected fault)"),
-    "context_length": (
-        400,
-        "Validation: the prompt exceeds the model's context length (injected fault)",
-    ),
-}
 _JSON = {"separators": (",", ":")}
 
 
@@ -660,11 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> FrontendConfig:
     """A :class:`FrontendConfig` from parsed arguments; raises ``ValueError`` if invalid."""
     types = tuple(t.strip() for t in args.failure_types.split(",") if t.strip())
-    unknown = [t for t in types if t not in FAULT_TYPES]
-    if unknown:
-        raise ValueError(f"unknown failure type {unknown[0]!r} (known: {', '.join(FAULT_TYPES)})")
-    if not 0.0 <= args.failure_rate <= 1.0:
-        raise ValueError(f"--failure-rate must be between 0 and 1, got {args.failure_rate}")
+    check_faults(args.failure_rate, types)
     return FrontendConfig(
         host=args.http_host,
         port=args.http_port,

@@ -6,12 +6,13 @@ registry's type and labels.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 from typing import Any
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from dynconform.mocker._prometheus import add_uptime, new_registry
 
 __all__ = ["FrontendMetrics"]
 
@@ -23,9 +24,8 @@ class FrontendMetrics:
     """The frontend's registry; :meth:`render` gives the text exposition."""
 
     def __init__(self, *, frontend_id: int, violations: Collection[str] = ()) -> None:
-        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.violations = frozenset(violations)
-        reg = self.registry = CollectorRegistry(auto_describe=False)
+        reg = self.registry = new_registry()
         model = ["model"]
         self.requests = Counter(
             "dynamo_frontend_requests_total",
@@ -118,13 +118,7 @@ class FrontendMetrics:
                 ("max_num_batched_tokens", "Maximum number of batched tokens for a worker"),
             )
         }
-        started = time.monotonic()
-        Gauge(
-            "dynamo_component_uptime_seconds",
-            "Total uptime of the DistributedRuntime in seconds",
-            ["worker_id"],
-            registry=reg,
-        ).labels(f"{frontend_id:x}").set_function(lambda: time.monotonic() - started)
+        add_uptime(reg, frontend_id)
 
     def model_seen(self, name: str, card: dict[str, Any]) -> None:
         """Publish a served model's card values and create its label sets."""

@@ -25,6 +25,7 @@ __all__ = [
     "EndpointId",
     "build_card",
     "card_checksum",
+    "endpoint_path",
     "endpoint_record",
     "event_channel_record",
     "key_of",
@@ -83,10 +84,15 @@ def key_of(kind: KeyKind, ep: EndpointId, ident: int, topic: str | None = None) 
     return DiscoveryKey(kind, ep.namespace, ep.component, ep.endpoint, ident, topic)
 
 
+def endpoint_path(instance_id: int, ep: EndpointId) -> str:
+    """The request-plane path of ``ep`` on instance ``instance_id``
+    (``{instance_id:x}/{namespace}/{component}/{endpoint}``)."""
+    return f"{instance_id:x}/{ep.namespace}/{ep.component}/{ep.endpoint}"
+
+
 def tcp_transport(host: str, port: int, instance_id: int, ep: EndpointId) -> dict[str, str]:
     """The ``tcp`` transport of an endpoint served on ``host:port``."""
-    path = f"{instance_id:x}/{ep.namespace}/{ep.component}/{ep.endpoint}"
-    return {"tcp": f"{host}:{port}/{path}"}
+    return {"tcp": f"{host}:{port}/{endpoint_path(instance_id, ep)}"}
 
 
 def endpoint_record(ep: EndpointId, instance_id: int, transport: dict[str, str]) -> dict[str, Any]:

@@ -33,9 +33,9 @@ from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import msgpack
 import msgspec
 
+from dynconform.contracts.tcp_wire import tcp_message_view
 from dynconform.contracts.two_part import (
     PREFIX_SIZE,
     FrameError,
@@ -110,23 +110,11 @@ def request_headers(path: str, request_id: str) -> dict[str, str]:
 
 def decode_tcp_request(data: bytes) -> tuple[str, dict[str, Any], bytes]:
     """``(path, headers, payload)`` of one complete request message; raises ``ValueError``."""
-    view = memoryview(data)
-    try:
-        (path_len,) = _U16.unpack_from(view, 0)
-        offset = 2 + path_len
-        (headers_len,) = _U16.unpack_from(view, offset)
-        headers_end = offset + 2 + headers_len
-        (payload_len,) = _U32.unpack_from(view, headers_end)
-    except struct.error:
-        raise ValueError("truncated request message") from None
-    end = headers_end + 4 + payload_len
-    if end != len(data):
-        raise ValueError(f"request message declares {end} bytes but has {len(data)}")
-    path = bytes(view[2 : 2 + path_len]).decode("utf-8")
-    headers = json.loads(bytes(view[offset + 2 : headers_end]) or b"{}")
+    view = tcp_message_view(data)
+    headers = view["headers"]
     if not isinstance(headers, dict):
-        raise ValueError("request headers must be a JSON object")
-    return path, headers, bytes(view[headers_end + 4 : end])
+        raise FrameError("request headers must be a JSON object")
+    return view["endpoint_path"], headers, base64.b64decode(view["payload"]["__bytes_b64__"])
 
 
 def encode_body(value: Any, codec: str) -> bytes:
@@ -141,7 +129,7 @@ def decode_body(data: bytes, codec: str) -> Any:
     if codec == "msgpack":
         try:
             return _MSGPACK_DECODE(data)
-        except (msgpack.UnpackException, ValueError) as exc:
+        except ValueError as exc:
             raise ValueError(f"body is not msgpack: {exc}") from None
     return json.loads(data)
 
@@ -535,7 +523,7 @@ class RequestPlaneClient:
                 "info": json.dumps(info, separators=(",", ":")),
             },
         }
-        frame = encode_frame(header, msgpack.packb(body, use_bin_type=True))
+        frame = encode_frame(header, encode_body(body, "msgpack"))
         if "request-plane.checksum" in self.violations:
             frame = frame[:16] + struct.pack(">Q", 0xDEADBEEF) + frame[24:]
         if "request-plane.frame-lengths" in self.violations:
@@ -594,14 +582,3 @@ class RequestPlaneClient:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     stream.writer.write(_header_frame(KILL))
             self.responses.discard(subject)
-
-
-async def probe(address: str, timeout: float = 1.0) -> bool:
-    """Whether something accepts TCP connections at ``host:port``."""
-    host, _, port = address.rpartition(":")
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
-    except (OSError, TimeoutError, ValueError):
-        return False
-    writer.close()
-    return True

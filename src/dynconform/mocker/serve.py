@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -28,17 +27,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Literal
 
 from dynconform.mocker.control import ControlError, ControlServer
+from dynconform.mocker.faults import check_faults
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir, load_model_dir
 from dynconform.mocker.violations import VIOLATIONS, UnknownViolationError, check_modes
-from dynconform.services import LOOPBACK, ServiceError, Services, check_reachable
+from dynconform.services import (
+    LOOPBACK,
+    Lifecycle,
+    ServiceError,
+    Services,
+    check_reachable,
+    kill_group,
+    stop_group,
+)
 
 __all__ = ["MockerStack", "ServeError", "ServeOptions", "serve"]
-
-_FAULTS = ("429", "500", "503", "context_length")
 
 
 class ServeError(RuntimeError):
@@ -100,11 +105,10 @@ def check_options(options: ServeOptions) -> frozenset[str]:
         raise ServeError(
             f"--router-mode must be round-robin, random or kv, not {options.router_mode!r}"
         )
-    if not 0.0 <= options.failure_rate <= 1.0:
-        raise ServeError(f"--failure-rate must be between 0 and 1, got {options.failure_rate}")
-    for fault in options.failure_types:
-        if fault not in _FAULTS:
-            raise ServeError(f"unknown failure type {fault!r} (known: {', '.join(_FAULTS)})")
+    try:
+        check_faults(options.failure_rate, options.failure_types)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
     if not 0 <= options.port < 65536:
         raise ServeError(f"--port must be between 0 and 65535, got {options.port}")
     if options.control_port is not None and not 0 <= options.control_port < 65536:
@@ -149,25 +153,13 @@ class _Child:
 
     def kill(self) -> None:
         """SIGKILL the process group (no chance to deregister) and reap the process."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(10)
+        kill_group(self.process)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        stop_group(self.process, timeout)
 
 
-class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
+class MockerStack(Lifecycle):
     """A running reference stack; :attr:`info` describes it (the ready file's content)."""
 
     def __init__(self, options: ServeOptions) -> None:
@@ -181,22 +173,6 @@ class MockerStack(contextlib.AbstractContextManager["MockerStack"]):
         self.workdir = Path()
         self._lock = threading.RLock()
         self._stopping = False
-
-    def __enter__(self) -> MockerStack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- start ---------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import IO, Any, Literal, cast
 
 from dynconform.contracts.discovery_keys import format_key
 from dynconform.contracts.event_subjects import KNOWN_TOPICS, TOPIC_KV_EVENTS
+from dynconform.contracts.tcp_wire import KV_QUERY_ENDPOINT_PREFIX
 from dynconform.mocker._signals import serve_until_signalled
 from dynconform.mocker.config import EngineConfig
 from dynconform.mocker.discovery import DiscoveryError, DiscoveryStore, EtcdStore, FileStore
@@ -35,6 +36,7 @@ from dynconform.mocker.publishing import HEARTBEAT_TOPIC, EventPump
 from dynconform.mocker.records import (
     EndpointId,
     build_card,
+    endpoint_path,
     endpoint_record,
     event_channel_record,
     key_of,
@@ -161,8 +163,13 @@ class Worker:
 
     @property
     def request_path(self) -> str:
-        ep = self.endpoint
-        return f"{self.instance_id:x}/{ep.namespace}/{ep.component}/{ep.endpoint}"
+        """The request-plane path of the generate endpoint."""
+        return endpoint_path(self.instance_id, self.endpoint)
+
+    @property
+    def kv_query_path(self) -> str:
+        """The request-plane path of the KV state query source (once started)."""
+        return endpoint_path(self.instance_id, self.endpoint.with_endpoint(self.kv_query_endpoint))
 
     @property
     def request_address(self) -> str:
@@ -230,12 +237,11 @@ class Worker:
         if cfg.record_requests is not None:
             self._record = cfg.record_requests.open("a", encoding="utf-8")
         kv_publisher = self.publishers[TOPIC_KV_EVENTS].publisher_id
-        self.kv_query_endpoint = f"worker_kv_query_source_{kv_publisher:x}"
-        kv_path = self.request_path.rsplit("/", 1)[0] + "/" + self.kv_query_endpoint
+        self.kv_query_endpoint = f"{KV_QUERY_ENDPOINT_PREFIX}{kv_publisher:x}"
         self.server = RequestPlaneServer(
             cfg.host,
             cfg.request_port,
-            {self.request_path: self._generate, kv_path: self._kv_query},
+            {self.request_path: self._generate, self.kv_query_path: self._kv_query},
             record=self._record,
             on_accept=self._on_accept,
         )

@@ -7,11 +7,12 @@ the registry marks as always present on a worker is here, with its required labe
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Collection
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from dynconform.mocker._prometheus import add_uptime, new_registry
 
 __all__ = ["WorkerMetrics"]
 
@@ -35,9 +36,8 @@ class WorkerMetrics:
         model_name: str,
         violations: Collection[str] = (),
     ) -> None:
-        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.violations = frozenset(violations)
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = new_registry()
         hex_id = f"{worker_id:x}"
         names = ["dynamo_component", "dynamo_endpoint", "dynamo_namespace", "worker_id"]
         values = [component, endpoint, namespace, hex_id]
@@ -45,6 +45,9 @@ class WorkerMetrics:
 
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, names, registry=reg)
+
+        def engine_gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, ["engine", "model_name"], registry=reg).labels("0", model_name)
 
         requests_doc = "Total number of requests processed by work handler"
         if "metrics.required-labels" in self.violations:
@@ -89,13 +92,7 @@ class WorkerMetrics:
             buckets=_DURATION_BUCKETS,
             registry=reg,
         ).labels(*values)
-        started = time.monotonic()
-        Gauge(
-            "dynamo_component_uptime_seconds",
-            "Total uptime of the DistributedRuntime in seconds",
-            ["worker_id"],
-            registry=reg,
-        ).labels(hex_id).set_function(lambda: time.monotonic() - started)
+        add_uptime(reg, worker_id)
         Counter(
             "dynamo_component_kv_publisher_engines_dropped_events_total",
             "Total number of raw events dropped by engines before reaching publisher "
@@ -103,25 +100,15 @@ class WorkerMetrics:
             ["dynamo_component", "dynamo_namespace", "worker_id"],
             registry=reg,
         ).labels(component, namespace, hex_id)
-        engine = ["engine", "model_name"]
-        self.running = Gauge(
-            "vllm:num_requests_running",
-            "Number of requests in model execution batches.",
-            engine,
-            registry=reg,
-        ).labels("0", model_name)
-        self.waiting = Gauge(
-            "vllm:num_requests_waiting",
-            "Number of requests waiting to be processed.",
-            engine,
-            registry=reg,
-        ).labels("0", model_name)
-        self.kv_usage = Gauge(
-            "vllm:kv_cache_usage_perc",
-            "KV-cache usage. 1 means 100 percent usage.",
-            engine,
-            registry=reg,
-        ).labels("0", model_name)
+        self.running = engine_gauge(
+            "vllm:num_requests_running", "Number of requests in model execution batches."
+        )
+        self.waiting = engine_gauge(
+            "vllm:num_requests_waiting", "Number of requests waiting to be processed."
+        )
+        self.kv_usage = engine_gauge(
+            "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage."
+        )
 
     def started(self, request_bytes: int) -> None:
         """A request arrived."""

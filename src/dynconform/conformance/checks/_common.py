@@ -7,7 +7,6 @@ from typing import Any
 from dynconform.conformance._context import Context
 from dynconform.conformance._errors import CheckFailed
 from dynconform.conformance._http import Response
-from dynconform.contracts import ValidationReport, Violation
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -53,21 +52,3 @@ def ok_json(response: Response) -> Any:
             "expected application/json"
         )
     return response.json()
-
-
-def merged(reports: list[ValidationReport], contract: str) -> ValidationReport:
-    """One report holding the violations of several."""
-    out = ValidationReport(contract=contract)
-    for report in reports:
-        out.violations.extend(report.violations)
-        out.instances += report.instances
-        out.checked.update(report.checked)
-    return out
-
-
-def relabel(violations: list[Violation], where: str) -> list[Violation]:
-    """Prefix each violation's pointer context with ``where`` (e.g. which request)."""
-    return [
-        Violation(v.contract, v.rule, v.pointer, f"{where}: {v.message}", v.index)
-        for v in violations
-    ]

@@ -12,19 +12,13 @@ from dynconform.conformance._context import Context
 from dynconform.conformance._errors import CheckFailed, CheckSkipped
 from dynconform.conformance.checks._common import COMPLETIONS, ok_json
 from dynconform.contracts import ValidationReport
+from dynconform.contracts.event_subjects import TOPIC_CONTRACTS
 from dynconform.contracts.hashing import chain_hashes
 from dynconform.contracts.rules.correlation import BLOCK_SIZE_CONSISTENT
 
 TAP = ("event-plane-tap",)
 KV = ("event-plane-tap", "discovery-tap", "kv-events", "token-prompts")
-EVENT_CONTRACTS = (
-    "events.message",
-    "events.envelope",
-    "events.kv-events",
-    "events.kv-metrics",
-    "events.forward-pass-metrics",
-    "events.active-sequences",
-)
+EVENT_CONTRACTS = ("events.message", "events.envelope", *TOPIC_CONTRACTS.values())
 
 
 def events_report(ctx: Context, plane: str = "event_plane") -> ValidationReport:
@@ -118,8 +112,6 @@ def _stream_check(
     features: tuple[str, ...] = (*TAP, "kv-events"),
 ) -> Check:
     def run(ctx: Context) -> None:
-        for feature in features:
-            ctx.require(feature)
         _judge_events(ctx, topic)
 
     run.__name__ = check_id.replace(".", "_").replace("-", "_")
@@ -230,8 +222,6 @@ def _send_token_prompt(ctx: Context, length: int) -> list[int]:
     rules=("kv.block-hash-chain", "mdc.block-size-consistent", "kv.stored.hash-matches-prompt"),
 )
 def hash_matches_prompt(ctx: Context) -> None:
-    for feature in KV:
-        ctx.require(feature)
     tap = ctx.require_events()
     size = ctx.block_size()
     since = tap.count()
@@ -275,8 +265,6 @@ def _kv_payloads(ctx: Context) -> list[Any]:
     phase="observe",
 )
 def block_size_consistent(ctx: Context) -> None:
-    for feature in KV:
-        ctx.require(feature)
     tap = ctx.require_events()
     if not ctx.shared.token_prompts:
         since = tap.count()
@@ -326,7 +314,6 @@ def _raise(message: str) -> set[tuple[int, int]]:
     phase="observe",
 )
 def frames_valid(ctx: Context) -> None:
-    ctx.require("request-plane-tap")
     frames = [m["decoded"] for m in ctx.events.messages("request_plane")] if ctx.events else []
     for path in ctx.sut.request_logs:
         try:

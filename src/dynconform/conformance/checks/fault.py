@@ -18,8 +18,6 @@ FEATURES = ("process-control", "discovery-tap")
 
 
 def _control(ctx: Context) -> WorkerControl:
-    for feature in FEATURES:
-        ctx.require(feature)
     ctx.require_discovery()
     if ctx.sut.control is None:
         raise CheckSkipped("the runner did not start the workers")

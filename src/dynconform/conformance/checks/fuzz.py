@@ -31,11 +31,11 @@ class _Found(Exception):
 
 def _clamp(case: Any, model: str, positive: bool) -> Any:
     body = case.body
-    if isinstance(body, dict):
+    if positive and isinstance(body, dict):
         for key, value in SHORT.items():
             if key in body and isinstance(body[key], int) and not isinstance(body[key], bool):
-                body[key] = min(body[key], value) if positive else body[key]
-        if positive and "model" in body:
+                body[key] = min(body[key], value)
+        if "model" in body:
             body["model"] = model
     return case
 

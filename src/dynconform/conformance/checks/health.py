@@ -90,7 +90,6 @@ def _worker_health(ctx: Context, client: HttpClient) -> tuple[int, dict[str, Any
     rules=("schema.*", "health.worker.endpoints-ready"),
 )
 def worker_endpoints_ready(ctx: Context) -> None:
-    ctx.require("worker-system-server")
     names = _worker_endpoints(ctx)
     for client in ctx.worker_clients():
 
@@ -118,7 +117,6 @@ def worker_endpoints_ready(ctx: Context) -> None:
     rules=("schema.*", "health.worker.ready"),
 )
 def worker_ready(ctx: Context) -> None:
-    ctx.require("worker-system-server")
     for client in ctx.worker_clients():
 
         def ready(client: HttpClient = client) -> None:

@@ -119,7 +119,6 @@ def usage_totals(ctx: Context) -> None:
     rules=("http.finish-reason-length",),
 )
 def finish_reason_length(ctx: Context) -> None:
-    ctx.require("ignore-eos")
     wanted = ctx.rng.randint(3, 9)
     for path, body in (
         (CHAT, chat_body(ctx, max_tokens=wanted, ignore_eos=True)),
