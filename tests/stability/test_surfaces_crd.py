@@ -3,6 +3,7 @@ tier, from files, directories, source trees and git refs."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -158,3 +159,11 @@ def test_git_refs_without_python(tmp_path: Path, capsys: pytest.CaptureFixture[s
     kinds = {(f["kind"], f["path"]) for f in findings}
     assert ("crd-type-changed", f"{V}.spec.size") in kinds
     assert ("surface-added", "crd:Gadget") in kinds
+
+
+def test_enum_restriction_lifted() -> None:
+    old = collect_crds([R1])
+    new = copy.deepcopy(old)
+    new["Widget"].versions["v1"].fields["spec.color"].enum = None
+    got = {(f.kind, f.path, f.message) for f in diff_crds(old, new)}
+    assert got == {("crd-enum-added", f"{V}.spec.color", "values no longer restricted")}

@@ -149,3 +149,26 @@ def test_computed_spellings_cover_old_names() -> None:
     paths = {(f.kind, f.path) for f in diff_surfaces(old, new)}
     assert ("surface-removed", "env:DYN_GONE") in paths
     assert not any("aic" in p.lower() and k == "surface-removed" for k, p in paths)
+
+
+def test_choices_restricted_and_lifted() -> None:
+    def snap(**opts: CliOption) -> SurfaceSnapshot:
+        return SurfaceSnapshot("p", cli={"p.c": {f"--{k}": o for k, o in opts.items()}})
+
+    old = snap(
+        a=CliOption("--a", choices=("x", "y")),
+        b=CliOption("--b"),
+        c=CliOption("--c", ("-c",), choices=("x",)),
+    )
+    new = snap(
+        a=CliOption("--a"),
+        b=CliOption("--b", choices=("x", "y")),
+        c=CliOption("--c", ("-C",), choices=("x",)),
+    )
+    got = {(f.kind, f.path, f.message) for f in diff_surfaces(old, new)}
+    assert got == {
+        ("flag-widened", "cli:p.c:--a", "choices no longer restricted"),
+        ("flag-changed", "cli:p.c:--b", "choices now restricted to x, y"),
+        ("flag-changed", "cli:p.c:--c", "alias removed: -c"),
+        ("flag-widened", "cli:p.c:--c", "alias added: -C"),
+    }

@@ -105,6 +105,18 @@ def test_wheel_source_env_origin_and_diff(tmp_path: Path) -> None:
     assert status == {"env:DYN_SYSTEM_PORT": "violation", "env:DYN_OLD_KNOB": "allowed"}
 
 
+def test_cached_tree_without_index_is_extracted_again(tmp_path: Path) -> None:
+    """A wheel extracted before native indexes existed: its names are not lost."""
+    wheel = _wheel(tmp_path, "1.0", BLOB)
+    first = snapshot_surfaces(str(wheel))
+    (index,) = (tmp_path / "cache").rglob(NATIVE_INDEX)
+    index.unlink()
+    again = snapshot_surfaces(str(wheel))
+    assert index.is_file()
+    assert again.to_dict() == first.to_dict()
+    assert again.env["DYN_SYSTEM_PORT"] == ["demo/_core.abi3.so"]
+
+
 def test_installed_tree_is_scanned(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "site", V1)
     (root / "demo" / "_core.cpython-311-x86_64-linux-gnu.so").write_bytes(BLOB)

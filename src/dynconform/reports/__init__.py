@@ -27,6 +27,7 @@ from dynconform.reports._io import (
     report_json,
     report_yaml,
     write_report,
+    write_tap_report,
 )
 from dynconform.reports._junit import junit_xml, write_junit
 from dynconform.reports._markdown import markdown
@@ -68,7 +69,6 @@ from dynconform.reports._tap import (
     PublisherCount,
     TapReport,
     TapViolation,
-    write_tap_report,
 )
 from dynconform.reports._terminal import summary_table
 from dynconform.reports._text import (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dynconform.reports._io import Report, redacted
 from dynconform.reports._model import CheckResult, ConformanceReport
-from dynconform.reports._redact import redact
 from dynconform.reports._stability import StabilityFinding, StabilityReport
 from dynconform.reports._tap import TapReport
 from dynconform.reports._text import escape_annotation, truncate
@@ -49,7 +48,7 @@ def github_annotations(report: Report) -> str:
         lines = _tap(clean)
     else:
         lines = _conformance(clean)
-    return redact("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def _check(check: CheckResult) -> str | None:

@@ -28,6 +28,7 @@ __all__ = [
     "report_json",
     "report_yaml",
     "write_report",
+    "write_tap_report",
 ]
 
 # libyaml when PyYAML has it: a long stability report reads and writes ten times faster
@@ -42,30 +43,42 @@ REPORT_KINDS: dict[str, type[ConformanceReport] | type[StabilityReport] | type[T
 }
 
 
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _yaml(data: Any) -> str:
+    text: str = yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+    return text
+
+
 def report_json(report: Report) -> str:
     """The report as indented JSON (keys in a stable order), secrets redacted."""
-    return json.dumps(redact_data(report.to_dict()), indent=2, ensure_ascii=False) + "\n"
+    return _json(redact_data(report.to_dict()))
 
 
 def report_yaml(report: Report) -> str:
     """The report as block-style YAML, secrets redacted."""
-    text: str = yaml.dump(
-        redact_data(report.to_dict()),
-        Dumper=_DUMPER,
-        sort_keys=False,
-        allow_unicode=True,
-        width=100,
-    )
-    return text
+    return _yaml(redact_data(report.to_dict()))
 
 
 def write_report(report: Report, directory: Path, stem: str = "report") -> list[Path]:
     """Write ``<stem>.json`` and ``<stem>.yaml`` into ``directory``; return their paths."""
+    data = redact_data(report.to_dict())
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{stem}.json", directory / f"{stem}.yaml"]
-    paths[0].write_text(report_json(report), encoding="utf-8")
-    paths[1].write_text(report_yaml(report), encoding="utf-8")
+    paths[0].write_text(_json(data), encoding="utf-8")
+    paths[1].write_text(_yaml(data), encoding="utf-8")
     return paths
+
+
+def write_tap_report(report: TapReport, path: Path) -> Path:
+    """Write the report to ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise), secrets
+    redacted; :func:`load_report` reads it back."""
+    data = redact_data(report.to_dict())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_yaml(data) if path.suffix in (".yaml", ".yml") else _json(data), "utf-8")
+    return path
 
 
 def report_from_dict(data: Mapping[str, Any]) -> Report:

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from dynconform.reports._io import Report, redacted
 from dynconform.reports._model import CheckResult, ConformanceReport, ProfileOutcome
-from dynconform.reports._redact import redact
 from dynconform.reports._stability import (
     CHANGES,
     TIERS,
@@ -39,12 +38,10 @@ def markdown(report: Report, *, limit: int = 20) -> str:
     """The report as GitHub-flavoured Markdown; at most ``limit`` items per list."""
     clean = redacted(report)
     if isinstance(clean, StabilityReport):
-        text = _stability(clean, limit)
-    elif isinstance(clean, TapReport):
-        text = _tap(clean, limit)
-    else:
-        text = _conformance(clean, limit)
-    return redact(text)
+        return _stability(clean, limit)
+    if isinstance(clean, TapReport):
+        return _tap(clean, limit)
+    return _conformance(clean, limit)
 
 
 def _tap(report: TapReport, limit: int) -> str:
@@ -172,14 +169,7 @@ _STEP_COLUMNS = ("added", "deprecated", "removed", "breaking", "violation", "wai
 
 
 def _count_cells(counts: TierCounts, columns: Sequence[str] = _STEP_COLUMNS) -> str:
-    return " | ".join(str(getattr(counts, c)) or "0" for c in columns)
-
-
-def _total(counts: dict[str, TierCounts]) -> TierCounts:
-    total = TierCounts()
-    for c in counts.values():
-        total = total + c
-    return total
+    return " | ".join(str(getattr(counts, c)) for c in columns)
 
 
 def _finding_row(f: StabilityFinding) -> str:
@@ -193,7 +183,7 @@ def _finding_row(f: StabilityFinding) -> str:
 
 def _step_section(step: StabilityStep, limit: int) -> list[str]:
     counts = step.counts
-    total = _total(counts)
+    total = TierCounts.of(step.findings)
     verdict = "pass" if step.passed else "FAIL"
     judged = f", {total.violation} violations" if total.violation else ""
     summary = (
@@ -250,7 +240,7 @@ def _step_section(step: StabilityStep, limit: int) -> list[str]:
 
 
 def _stability(report: StabilityReport, limit: int) -> str:
-    total = _total(report.counts)
+    total = TierCounts.of(report.findings)
     verdict = "PASS" if report.passed else "FAIL"
     periods = ", ".join(
         f"{_md(t, 20)} {'none' if n is None else n}" for t, n in report.deprecation_releases.items()
@@ -279,7 +269,7 @@ def _stability(report: StabilityReport, limit: int) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for step in report.steps:
-        c = _total(step.counts)
+        c = TierCounts.of(step.findings)
         lines.append(
             f"| {_md(step.from_version, 40)} -> {_md(step.to_version, 40)} "
             f"| {'pass' if step.passed else 'FAIL'} | {_count_cells(c)} |"

@@ -205,6 +205,15 @@ class Statistics:
         )
 
 
+def require_kind(data: Mapping[str, Any], kind: str) -> None:
+    """Raise :class:`InputError` unless ``data`` is a ``kind`` of this :data:`API_VERSION`."""
+    if data.get("apiVersion") != API_VERSION or data.get("kind") != kind:
+        raise InputError(
+            f"not a {kind} {API_VERSION}: apiVersion={data.get('apiVersion')!r}, "
+            f"kind={data.get('kind')!r}"
+        )
+
+
 def profile_outcome(results: Sequence[CheckResult]) -> ProfileResult:
     """``failure`` if a required check failed or errored (not a known deviation); ``partial``
     if something was skipped, failed only as a known deviation or failed as a recommendation;
@@ -392,11 +401,7 @@ class ConformanceReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConformanceReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
-        if data.get("apiVersion") != API_VERSION or data.get("kind") != KIND:
-            raise InputError(
-                f"not a {KIND} {API_VERSION}: apiVersion={data.get('apiVersion')!r}, "
-                f"kind={data.get('kind')!r}"
-            )
+        require_kind(data, KIND)
         try:
             meta = data.get("metadata") or {}
             stats = data.get("statistics") or {}

@@ -20,9 +20,9 @@ from rich.text import Text
 
 from dynconform.reports._io import Report, redacted
 from dynconform.reports._model import ConformanceReport, ProfileOutcome
-from dynconform.reports._redact import redact
 from dynconform.reports._stability import StabilityReport, TierCounts
 from dynconform.reports._tap import TapReport
+from dynconform.reports._terminal import implementation_line, totals_line
 from dynconform.reports._text import one_line, truncate
 
 __all__ = ["print_terminal", "terminal", "use_color"]
@@ -82,7 +82,7 @@ def terminal(
         _tap(console, clean, limit)
     else:
         _conformance(console, clean, all_checks, limit)
-    return redact(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def print_terminal(report: Report, file: TextIO | None = None, **options: bool | int) -> None:
@@ -107,10 +107,7 @@ def _outcome(outcome: ProfileOutcome) -> Text:
 
 
 def _conformance(console: Console, report: ConformanceReport, all_checks: bool, limit: int) -> None:
-    impl = report.implementation
-    console.print(
-        _t(f"{impl.name} {impl.version} (backend {impl.backend}, topology {impl.topology})", "bold")
-    )
+    console.print(_t(implementation_line(report), "bold"))
     shown = [c for c in report.checks if all_checks or c.status != "passed"]
     if shown:
         table = _table("check", "status", "seconds", "reason", right=("seconds",))
@@ -151,18 +148,10 @@ def _conformance(console: Console, report: ConformanceReport, all_checks: bool, 
             ]
             lat.add_row(_t(name), str(m.count), *cells, f"{m.max:.1f}")
         console.print(lat)
-    stats = report.statistics
     verdict = Text(
         "PASSED" if report.passed else "FAILED", "bold green" if report.passed else "bold red"
     )
-    console.print(
-        Text(
-            f"{stats.total} checks: {stats.passed} passed, {stats.failed} failed, "
-            f"{stats.skipped} skipped, {stats.error} errors, {stats.known_deviations} known "
-            f"deviations in {report.duration:.1f} s -> "
-        )
-        + verdict
-    )
+    console.print(Text(totals_line(report)) + verdict)
 
 
 _COLUMNS = ("added", "deprecated", "removed", "breaking", "violation", "waived", "reported")
@@ -191,9 +180,7 @@ def _stability(console: Console, report: StabilityReport, limit: int) -> None:
     console.print(tiers)
     steps = _table("release step", "verdict", *_HEADERS, right=_HEADERS)
     for step in report.steps:
-        total = TierCounts()
-        for c in step.counts.values():
-            total = total + c
+        total = TierCounts.of(step.findings)
         verdict = Text("pass", "green") if step.passed else Text("FAIL", "bold red")
         steps.add_row(_t(f"{step.from_version} -> {step.to_version}"), verdict, *_counts_row(total))
     console.print(steps)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from dynconform.contracts import InputError
-from dynconform.reports._model import API_VERSION
+from dynconform.reports._model import API_VERSION, require_kind
 
 __all__ = [
     "CHANGES",
@@ -322,11 +322,7 @@ class StabilityReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StabilityReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
-        if data.get("apiVersion") != API_VERSION or data.get("kind") != STABILITY_KIND:
-            raise InputError(
-                f"not a {STABILITY_KIND} {API_VERSION}: apiVersion={data.get('apiVersion')!r}, "
-                f"kind={data.get('kind')!r}"
-            )
+        require_kind(data, STABILITY_KIND)
         try:
             meta = data.get("metadata") or {}
             policy = data.get("policy") or {}

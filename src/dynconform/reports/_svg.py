@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dynconform.reports._text import escape_html
+from dynconform.reports._text import escape_html, truncate
 
 __all__ = ["Box", "Series", "box_plot", "stacked_bars"]
 
@@ -51,10 +51,6 @@ class Box:
 
 def _e(text: object) -> str:
     return escape_html(str(text))
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= _MAX_LABEL else label[: _MAX_LABEL - 1] + "\u2026"
 
 
 def _num(value: float) -> str:
@@ -118,7 +114,7 @@ def stacked_bars(
         mid = y + _ROW_H / 2 + 4
         out.append(
             f'<text x="{_LABEL_W - 8}" y="{mid}" text-anchor="end" fill="currentColor">'
-            f"<title>{_e(label)}</title>{_e(_short(label))}</text>"
+            f"<title>{_e(label)}</title>{_e(truncate(label, _MAX_LABEL))}</text>"
         )
         x = float(_LABEL_W)
         for s, n in zip(series, counts, strict=True):
@@ -226,7 +222,7 @@ def box_plot(chart_id: str, title: str, boxes: Sequence[Box]) -> str:
         out.append(f"<g><title>{_e(tip)}</title>")
         out.append(
             f'<text x="{_LABEL_W - 8}" y="{mid + 4}" text-anchor="end" fill="currentColor">'
-            f"{_e(_short(b.name))}</text>"
+            f"{_e(truncate(b.name, _MAX_LABEL))}</text>"
         )
         x_min, x_max = px(b.min), px(b.max)
         out.append(

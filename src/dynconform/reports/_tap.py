@@ -20,24 +20,18 @@ Serialised with camelCase keys, ``apiVersion`` and ``kind`` like the conformance
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dynconform.contracts import InputError
-from dynconform.reports._model import API_VERSION
-from dynconform.reports._redact import redact_data
+from dynconform.reports._model import API_VERSION, require_kind
 
 __all__ = [
     "TAP_KIND",
     "PublisherCount",
     "TapReport",
     "TapViolation",
-    "write_tap_report",
 ]
 
 #: The ``kind`` of a tap report; its ``apiVersion`` is the one of every report.
@@ -201,11 +195,7 @@ class TapReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TapReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
-        if data.get("apiVersion") != API_VERSION or data.get("kind") != TAP_KIND:
-            raise InputError(
-                f"not a {TAP_KIND} {API_VERSION}: apiVersion={data.get('apiVersion')!r}, "
-                f"kind={data.get('kind')!r}"
-            )
+        require_kind(data, TAP_KIND)
         try:
             meta = data.get("metadata") or {}
             duration = data.get("duration") or {}
@@ -236,16 +226,3 @@ class TapReport:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"malformed {TAP_KIND}: {type(exc).__name__}: {exc}") from None
-
-
-def write_tap_report(report: TapReport, path: Path) -> Path:
-    """Write the report to ``path`` (YAML for ``.yaml``/``.yml``, JSON otherwise), secrets
-    redacted; :func:`~dynconform.reports.load_report` reads it back."""
-    data = redact_data(report.to_dict())
-    if path.suffix in (".yaml", ".yml"):
-        text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    else:
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path

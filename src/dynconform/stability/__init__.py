@@ -46,16 +46,14 @@ from dynconform.stability._report import change_of, stability_history, stability
 from dynconform.stability._schema_compat import MODES as COMPAT_MODES
 from dynconform.stability._schema_compat import Incompatibility, incompatibilities
 from dynconform.stability._sources import PipOptions, cache_dir, parse_source
-from dynconform.stability._surface_diff import (
+from dynconform.stability._surface_changes import diff_surfaces
+from dynconform.stability._surface_load import SurfaceOptions, load_surfaces, snapshot_surfaces
+from dynconform.stability._surface_policy import (
     SURFACE_PERIODS,
-    SurfaceOptions,
     compare_surfaces,
-    diff_surfaces,
     history_surfaces,
     judge_history,
     judge_surfaces,
-    load_surfaces,
-    snapshot_surfaces,
 )
 from dynconform.stability._surfaces import CliOption, SurfaceSnapshot, build_surfaces
 from dynconform.stability._tiers import TierConfig, bundled_tiers, load_tiers, parse_config

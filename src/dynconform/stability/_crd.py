@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from dynconform.contracts import InputError
-from dynconform.stability._findings import Finding
+from dynconform.stability._findings import Finding, value_changes
 from dynconform.stability._model import Tier
 
 _CRD_API = "apiextensions.k8s.io/v1"
@@ -331,21 +331,9 @@ def _field_findings(prefix: str, tier: Tier, old: CrdVersion, new: CrdVersion) -
             out.append(Finding("crd-type-changed", where, tier, "type changed", a.type, b.type))
         if b.required and not a.required:
             out.append(Finding("crd-required-added", where, tier, "field became required"))
-        if a.enum is not None:
-            if b.enum is None:
-                out.append(Finding("crd-enum-added", where, tier, "values no longer restricted"))
-            else:
-                gone = [v for v in a.enum if v not in b.enum]
-                extra = [v for v in b.enum if v not in a.enum]
-                if gone:
-                    msg = f"enum values removed: {', '.join(gone)}"
-                    out.append(Finding("crd-enum-removed", where, tier, msg))
-                if extra:
-                    msg = f"enum values added: {', '.join(extra)}"
-                    out.append(Finding("crd-enum-added", where, tier, msg))
-        elif b.enum is not None:
-            msg = f"values now restricted to {', '.join(b.enum)}"
-            out.append(Finding("crd-enum-removed", where, tier, msg))
+        narrowed, widened = value_changes(a.enum, b.enum, "enum values", "values")
+        out.extend(Finding("crd-enum-removed", where, tier, msg) for msg in narrowed)
+        out.extend(Finding("crd-enum-added", where, tier, msg) for msg in widened)
         if b.deprecated and not a.deprecated:
             out.append(Finding("deprecated", where, tier, "field marked deprecated"))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +73,21 @@ class Finding:
 
     def sort_key(self) -> tuple[int, str, str, str]:
         return (-self.tier.rank, self.kind, self.path, self.subject or "")
+
+
+def value_changes(
+    old: Sequence[str] | None, new: Sequence[str] | None, noun: str, whole: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Messages for a list of accepted values (aliases, choices, labels, enum values): what
+    narrows it (values removed) and what widens it (values added). ``None`` accepts anything:
+    becoming restricted narrows, dropping the restriction widens (``whole`` names the list
+    in those messages; default ``noun``)."""
+    whole = whole or noun
+    if old is None:
+        return ([] if new is None else [f"{whole} now restricted to {', '.join(new)}"]), []
+    if new is None:
+        return [], [f"{whole} no longer restricted"]
+    removed = [v for v in old if v not in new]
+    added = [v for v in new if v not in old]
+    narrowed = [f"{noun} removed: {', '.join(removed)}"] if removed else []
+    return narrowed, [f"{noun} added: {', '.join(added)}"] if added else []

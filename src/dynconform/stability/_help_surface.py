@@ -21,8 +21,9 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from dynconform.contracts import InputError
+from dynconform.stability._markers import tier_from_tag
 from dynconform.stability._model import Tier
-from dynconform.stability._surfaces import CliOption, help_tier
+from dynconform.stability._surfaces import CliOption
 
 _OPTION_LINE = re.compile(r"^ {1,4}(-\S.*)$")
 _NAME = re.compile(r"^--?[A-Za-z0-9?][\w.-]*$")
@@ -58,7 +59,7 @@ def _option(invocation: str, text: str, component: str) -> CliOption | None:
     env = _ENV.search(help_text)
     default = _DEFAULT.search(help_text)
     boolean = any(f"--no-{n[2:]}" in names for n in names if n.startswith("--"))
-    tier = help_tier(help_text) or Tier.STABLE
+    tier = tier_from_tag(help_text) or Tier.STABLE
     return CliOption(
         name=names[0],
         aliases=tuple(dict.fromkeys(names[1:])),

@@ -2,7 +2,8 @@
 
 Tier markers: a decorator named ``experimental``, ``beta`` or ``stable`` (or
 ``stability("beta")``), a ``__stability__ = "beta"`` attribute, a docstring line
-``Stability: beta``.
+``Stability: beta``; in help texts (CLI flags, metrics), an ``[EXPERIMENTAL]`` or ``[BETA]``
+tag.
 
 Deprecation markers: PEP 702 ``@deprecated(...)`` (``warnings`` or ``typing_extensions``), a
 docstring ``.. deprecated:: VERSION`` directive or a summary line starting with
@@ -83,6 +84,16 @@ def tier_from_docstring(doc: str | None) -> Tier | None:
         return None
     match = _DOC_TIER.search(doc)
     return _tier_name(match.group(1)) if match else None
+
+
+def tier_from_tag(text: str) -> Tier | None:
+    """The tier an ``[EXPERIMENTAL]`` or ``[BETA]`` tag in a help text names."""
+    upper = text.upper()
+    if "[EXPERIMENTAL]" in upper:
+        return Tier.EXPERIMENTAL
+    if "[BETA]" in upper:
+        return Tier.BETA
+    return None
 
 
 def deprecation_from_decorators(decorators: Iterable[Decorator]) -> Deprecation | None:

@@ -26,6 +26,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from dynconform.contracts import InputError
+from dynconform.stability._markers import tier_from_tag
 from dynconform.stability._model import Tier
 
 _TYPES = ("counter", "gauge", "histogram", "summary")
@@ -35,15 +36,6 @@ _LABELED_BY = re.compile(r"\blabell?ed by ([a-z_][a-z0-9_ ,]*?)(?:\)|;|\.|$)", r
 _TYPE_LABELS = frozenset({"le", "quantile"})
 _TYPE_LINE = re.compile(r"^#\s*TYPE\s+(\S+)\s+(\S+)", re.MULTILINE)
 _DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
-
-
-def _tier(text: str) -> Tier:
-    upper = text.upper()
-    if "[EXPERIMENTAL]" in upper:
-        return Tier.EXPERIMENTAL
-    if "[BETA]" in upper:
-        return Tier.BETA
-    return Tier.STABLE
 
 
 @dataclass(slots=True)
@@ -118,7 +110,7 @@ def parse_exposition(text: str, origin: str = "exposition") -> dict[str, MetricF
             labels=tuple(labels),
             help=help_text,
             deprecated=bool(_DEPRECATED.search(help_text)),
-            tier=_tier(help_text),
+            tier=tier_from_tag(help_text) or Tier.STABLE,
             origin="exposition",
             location=origin,
         )
@@ -173,18 +165,14 @@ def _labels_of(comment: str) -> tuple[str, ...] | None:
     return tuple(sorted(names)) if names else None
 
 
-def families_from_names(source: str) -> dict[str, MetricFamily]:
-    """Families of a ``prometheus_names.py`` module, keyed by constant path.
+def families_from_names(tree: ast.Module, source: str) -> dict[str, MetricFamily]:
+    """Families of a ``prometheus_names.py`` module (parsed ``tree`` of ``source``), keyed by
+    constant path.
 
     Every string constant of a class is listed (the module mixes metric names and label
     values); help, type and labels come from the comment above it.
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return {}
     lines = source.splitlines()
-
     families: dict[str, MetricFamily] = {}
     for path, lineno, value in class_string_constants(tree):
         comment = _comment_above(lines, lineno)
@@ -195,7 +183,7 @@ def families_from_names(source: str) -> dict[str, MetricFamily]:
             labels=None if naming else _labels_of(comment),
             help=comment,
             deprecated=bool(_DEPRECATED.search(comment)),
-            tier=_tier(comment),
+            tier=tier_from_tag(comment) or Tier.STABLE,
             origin="source",
             location=path,
         )

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from dynconform.reports import escape_annotation
 from dynconform.stability._findings import Finding, Status
 from dynconform.stability._model import Tier
 from dynconform.stability._policy import ApiReport
@@ -171,22 +172,15 @@ def render_markdown(report: ApiReport, *, limit: int = 50) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _escape(text: str, prop: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if prop:
-        text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
-
-
 def _annotation(level: str, f: Finding, title: str) -> str:
-    props = [f"title={_escape(title, True)}"]
+    props = [f"title={escape_annotation(title, prop=True)}"]
     if f.location:
         file, _, line = f.location.rpartition(":")
         if file and line.isdigit():
-            props = [f"file={_escape(file, True)}", f"line={line}", *props]
+            props = [f"file={escape_annotation(file, prop=True)}", f"line={line}", *props]
         else:
-            props = [f"file={_escape(f.location, True)}", *props]
-    return f"::{level} {','.join(props)}::{_escape(f'{f.display_path}: {f.message}')}"
+            props = [f"file={escape_annotation(f.location, prop=True)}", *props]
+    return f"::{level} {','.join(props)}::{escape_annotation(f'{f.display_path}: {f.message}')}"
 
 
 def render_github(report: ApiReport) -> str:
@@ -203,10 +197,10 @@ def render_github(report: ApiReport) -> str:
         if w.expired:
             expired = w.waiver.expires.isoformat() if w.waiver.expires else ""
             msg = f"waiver for {w.waiver.path} expired on {expired}: {w.waiver.reason}"
-            lines.append(f"::error title=dynconform waiver expired::{_escape(msg)}")
+            lines.append(f"::error title=dynconform waiver expired::{escape_annotation(msg)}")
         elif not w.used:
             msg = f"unused waiver for {w.waiver.path}: {w.waiver.reason}"
-            lines.append(f"::warning title=dynconform unused waiver::{_escape(msg)}")
+            lines.append(f"::warning title=dynconform unused waiver::{escape_annotation(msg)}")
     lines.append(verdict_line(report))
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,8 @@ from dynconform.stability._api import (
 from dynconform.stability._findings import Finding, Status
 from dynconform.stability._kinds import KINDS
 from dynconform.stability._policy import ApiReport, WaiverUse, version_key
-from dynconform.stability._surface_diff import SurfaceOptions, judge_surfaces, snapshot_surfaces
+from dynconform.stability._surface_load import SurfaceOptions, snapshot_surfaces
+from dynconform.stability._surface_policy import judge_surfaces
 from dynconform.stability._surfaces import SurfaceSnapshot
 
 __all__ = ["change_of", "stability_history", "stability_report"]
@@ -129,8 +130,7 @@ def stability_report(
         name = package or next(iter(sorted(source.new.distributions)), source.new.package)
     else:
         api = list(source)
-        first = api[0] if api else (surfaces[0] if surfaces else None)
-        name = package or (first.new.package if first is not None else "unknown")
+        name = package or next((r.new.package for r in (*api, *surfaces)), "unknown")
     by_step: dict[tuple[str, str], list[tuple[str, ApiReport]]] = {}
     for report in api:
         by_step.setdefault(_versions(report), []).append(("api", report))
@@ -138,7 +138,7 @@ def stability_report(
         by_step.setdefault(_versions(report), []).append(("surfaces", report))
     keys = sorted(by_step, key=lambda k: (version_key(k[0]), version_key(k[1])))
     steps = tuple(_step(by_step[k]) for k in keys)
-    policy = api[0] if api else (surfaces[0] if surfaces else None)
+    policy = next(iter((*api, *surfaces)), None)
     return StabilityReport(
         package=name,
         from_version=steps[0].from_version if steps else "",

@@ -187,6 +187,12 @@ def _extract_wheel(wheel: Path, dest: Path) -> None:
     write_index(dest, found)
 
 
+def _extracted(slot: Path, site: Path) -> bool:
+    """Whether a cache slot holds a complete extraction, native index in ``site`` included
+    (trees extracted before native indexes existed are extracted again)."""
+    return (slot / ".complete").exists() and (site / NATIVE_INDEX).is_file()
+
+
 def _stat_fingerprint(paths: Iterable[Path], *extra: str) -> str:
     digest = hashlib.sha256("\0".join(extra).encode())
     for path in sorted(paths):
@@ -211,7 +217,7 @@ def _wheels_tree(wheels: Sequence[Path], package: str | None, use_cache: bool) -
     chosen = _pick_package(tops or set().union(*(m[3] for m in metas)), package, str(wheels[0]))
     key = _stat_fingerprint(wheels, "wheels")
     dest = cache_dir() / "extract" / key
-    if not (dest / ".complete").exists() or not use_cache:
+    if not _extracted(dest, dest) or not use_cache:
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         for wheel in wheels:
@@ -262,7 +268,7 @@ def _pypi_tree(requirement: str, package: str | None, options: PipOptions, use_c
     name, _, version = requirement.partition("==")
     slot = cache_dir() / "pypi" / f"{normalize_name(name)}-{version}"
     info = slot / "dists.json"
-    if use_cache and (slot / ".complete").exists():
+    if use_cache and _extracted(slot, slot / "site"):
         data = json.loads(info.read_text(encoding="utf-8"))
         chosen = _pick_package(set(data["packages"]), package, requirement)
         cached = {str(k): str(v) for k, v in data["distributions"].items()}
@@ -423,35 +429,3 @@ def materialize(
     if spec.kind == "dir":
         return _dir_tree(Path(spec.value), package, use_cache)
     raise InputError(f"{spec.value}: a snapshot is not a source tree")
-
-
-def ensure_native_index(spec: SourceSpec, tree: Tree, pip: PipOptions | None = None) -> None:
-    """Give a wheel or PyPI tree extracted before native indexes existed its index."""
-    if spec.kind not in ("pypi", "wheel") or not tree.search_paths:
-        return
-    site = tree.search_paths[0]
-    if (site / NATIVE_INDEX).is_file():
-        return
-    if spec.kind == "wheel":
-        _scan_wheels([Path(spec.value)], site)
-        return
-    info = site.parent / "dists.json"
-    try:
-        dists = json.loads(info.read_text(encoding="utf-8"))["distributions"]
-    except (OSError, ValueError, KeyError):
-        return
-    with tempfile.TemporaryDirectory(prefix="dynconform-pip-") as tmp:
-        options = pip or PipOptions()
-        wheels = [_pip_download(f"{n}=={v}", Path(tmp), options) for n, v in dists.items()]
-        _scan_wheels(wheels, site)
-
-
-def _scan_wheels(wheels: Sequence[Path], dest: Path) -> None:
-    found: dict[str, NativeNames] = {}
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as zf:
-            for info in zf.infolist():
-                top = info.filename.split("/", 1)[0]
-                if not top.endswith((".dist-info", ".data")) and is_extension(info.filename):
-                    found[info.filename] = scan_binary(zf.read(info))
-    write_index(dest, found)

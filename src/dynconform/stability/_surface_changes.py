@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
 from dynconform.stability._crd import diff_crds
-from dynconform.stability._findings import Finding
+from dynconform.stability._findings import Finding, value_changes
 from dynconform.stability._metric_surface import MetricFamily
 from dynconform.stability._model import Tier
 from dynconform.stability._surfaces import CliOption, SurfaceSnapshot, env_origin, env_tier
@@ -33,27 +33,18 @@ def _change(old: CliOption, new: CliOption, path: str) -> list[Finding]:
         loc = new.location or None
         out.append(Finding(kind, path, old.tier, message, before, after, loc))
 
-    lost = [a for a in old.names if a not in new.names]
-    if lost:
-        add("flag-changed", f"alias removed: {', '.join(lost)}")
-    gained = [a for a in new.names if a not in old.names]
-    if gained:
-        out.append(Finding("flag-widened", path, new.tier, f"alias added: {', '.join(gained)}"))
+    def values(
+        old_values: tuple[str, ...] | None, new_values: tuple[str, ...] | None, noun: str
+    ) -> None:
+        narrowed, widened = value_changes(old_values, new_values, noun)
+        for msg in narrowed:
+            add("flag-changed", msg)
+        out.extend(Finding("flag-widened", path, new.tier, msg) for msg in widened)
+
+    values(old.names, new.names, "alias")
     if old.type != new.type:
         add("flag-changed", "type changed", old.type, new.type)
-    if old.choices is not None:
-        if new.choices is not None:
-            removed = [c for c in old.choices if c not in new.choices]
-            added = [c for c in new.choices if c not in old.choices]
-            if removed:
-                add("flag-changed", f"choices removed: {', '.join(removed)}")
-            if added:
-                msg = f"choices added: {', '.join(added)}"
-                out.append(Finding("flag-widened", path, new.tier, msg))
-        else:
-            out.append(Finding("flag-widened", path, new.tier, "choices no longer restricted"))
-    elif new.choices is not None:
-        add("flag-changed", f"choices now restricted to {', '.join(new.choices)}")
+    values(old.choices, new.choices, "choices")
     if old.default != new.default:
         add("flag-changed", "default changed", old.default, new.default)
     if old.env and old.env != new.env:
@@ -116,7 +107,7 @@ def _cli_findings(
 
 
 def diff_surfaces(old: SurfaceSnapshot, new: SurfaceSnapshot) -> list[Finding]:
-    """Every CLI, env and metric change between two surface snapshots."""
+    """Every CLI, env, metric and CRD change between two surface snapshots."""
     out: list[Finding] = []
     for comp in sorted(set(old.cli) | set(new.cli)):
         if comp not in new.cli:
@@ -178,15 +169,10 @@ def _family_changes(key: str, a: MetricFamily, b: MetricFamily) -> list[Finding]
     if a.type is not None and b.type is not None and a.type != b.type:
         msg = f"{via}type changed"
         out.append(Finding("metric-type-changed", path, a.tier, msg, a.type, b.type))
-    if a.labels is not None and b.labels is not None:
-        lost = [x for x in a.labels if x not in b.labels]
-        gained = [x for x in b.labels if x not in a.labels]
-        if lost:
-            msg = f"{via}labels removed: {', '.join(lost)}"
-            out.append(Finding("metric-label-removed", path, a.tier, msg))
-        if gained:
-            msg = f"{via}labels added: {', '.join(gained)}"
-            out.append(Finding("metric-label-added", path, b.tier, msg))
+    if a.labels is not None and b.labels is not None:  # None: not known, not compared
+        lost, gained = value_changes(a.labels, b.labels, f"{via}labels")
+        out.extend(Finding("metric-label-removed", path, a.tier, msg) for msg in lost)
+        out.extend(Finding("metric-label-added", path, b.tier, msg) for msg in gained)
     if b.deprecated and not a.deprecated:
         out.append(Finding("deprecated", path, b.tier, f"{via}metric marked deprecated"))
     if b.tier.rank < a.tier.rank:

@@ -20,7 +20,7 @@ from dynconform.stability._help_surface import help_options, merge_help
 from dynconform.stability._metric_surface import fetch_exposition, parse_exposition
 from dynconform.stability._sources import (
     PipOptions,
-    ensure_native_index,
+    SourceSpec,
     git_files,
     materialize,
     parse_source,
@@ -86,17 +86,13 @@ def _yaml_snapshot(path: Path) -> SurfaceSnapshot:
     return _crd_snapshot(str(path), crds)
 
 
-def _crds_only(source: str, options: SurfaceOptions) -> SurfaceSnapshot | None:
-    """A CRD-only snapshot of a tree that holds no Python package (None: no CRDs either)."""
-    path = Path(source)
-    roots: list[Path] = []
-    if path.is_dir():
-        roots = [path]
-    elif source.startswith("git:"):
-        spec = parse_source(source)
-        roots = git_files(spec.value, spec.extra, options.repo or Path.cwd())[1]
-    crds = collect_crds(roots, everything=True)
-    return _crd_snapshot(source, crds) if crds else None
+def _crd_roots(spec: SourceSpec, options: SurfaceOptions) -> list[Path]:
+    """Where a directory or git source may keep CRDs (wheels and PyPI releases: nowhere)."""
+    if spec.kind == "dir":
+        return [Path(spec.value)]
+    if spec.kind == "git":
+        return git_files(spec.value, spec.extra, options.repo or Path.cwd())[1]
+    return []
 
 
 def _source_snapshot(source: str, options: SurfaceOptions) -> SurfaceSnapshot:
@@ -121,11 +117,11 @@ def _source_snapshot(source: str, options: SurfaceOptions) -> SurfaceSnapshot:
             use_cache=options.use_cache,
         )
     except InputError:
-        only = _crds_only(source, options) if spec.kind in ("dir", "git") else None
-        if only is None:
+        # A tree without a Python package: a snapshot of its CRDs, if it has any.
+        crds = collect_crds(_crd_roots(spec, options), everything=True)
+        if not crds:
             raise
-        return only
-    ensure_native_index(spec, tree, options.pip)
+        return _crd_snapshot(source, crds)
     for root in tree.search_paths:
         if (root / tree.package).is_dir():
             snap = build_surfaces(
@@ -138,12 +134,7 @@ def _source_snapshot(source: str, options: SurfaceOptions) -> SurfaceSnapshot:
             break
     else:
         raise InputError(f"{source}: package {tree.package!r} is not a directory package")
-    crd_roots: list[Path] = []
-    if spec.kind == "dir":
-        crd_roots = [path]
-    elif spec.kind == "git":
-        crd_roots = git_files(spec.value, spec.extra, options.repo or Path.cwd())[1]
-    snap.crds = collect_crds(crd_roots)
+    snap.crds = collect_crds(_crd_roots(spec, options))
     return snap
 
 

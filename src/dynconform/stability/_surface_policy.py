@@ -37,7 +37,6 @@ from dynconform.stability._surfaces import SurfaceSnapshot, env_tier
 from dynconform.stability._tiers import DEFAULT_PERIODS
 from dynconform.stability._waivers import Waiver
 
-SURFACE_KINDS = ("cli", "env", "metric", "crd")
 SURFACE_PERIODS: dict[str, dict[Tier, int | None]] = {
     "cli": {Tier.STABLE: 2, Tier.BETA: 1},
     "env": {Tier.STABLE: 2, Tier.BETA: 1},
@@ -60,7 +59,7 @@ def surface_periods(
         table.update(periods or {})
     for kind, overrides in (kind_periods or {}).items():
         if kind not in out:
-            raise InputError(f"unknown surface kind {kind!r} (known: {', '.join(SURFACE_KINDS)})")
+            raise InputError(f"unknown surface kind {kind!r} (known: {', '.join(SURFACE_PERIODS)})")
         out[kind].update(overrides)
     return out
 

@@ -32,13 +32,10 @@ from typing import Any
 
 from dynconform.contracts import InputError
 from dynconform.stability._crd import Crd
-from dynconform.stability._metric_surface import (
-    MetricFamily,
-    class_string_constants,
-    families_from_names,
-)
+from dynconform.stability._markers import tier_from_tag
+from dynconform.stability._metric_surface import MetricFamily, families_from_names
 from dynconform.stability._model import Tier
-from dynconform.stability._native import EXTENSION_SUFFIXES, native_names
+from dynconform.stability._native import is_extension, native_names
 
 SURFACE_API_VERSION = "dynconform.dev/v1"
 SURFACE_KIND = "SurfaceSnapshot"
@@ -112,13 +109,8 @@ class CliOption:
 
 def env_origin(files: Iterable[str]) -> str:
     """``python``, ``rust`` (read by a compiled extension) or ``python+rust``."""
-    kinds = {"rust" if _binary(f) else "python" for f in files}
+    kinds = {"rust" if is_extension(f) else "python" for f in files}
     return "+".join(k for k in ("python", "rust") if k in kinds) or "python"
-
-
-def _binary(location: str) -> bool:
-    base = location.rsplit("/", 1)[-1]
-    return base.endswith(EXTENSION_SUFFIXES) or ".so." in base
 
 
 @dataclass(slots=True)
@@ -220,15 +212,6 @@ class SurfaceSnapshot:
 
 def env_tier(name: str) -> Tier:
     return Tier.EXPERIMENTAL if name.startswith("DYN_EXPERIMENTAL_") else Tier.STABLE
-
-
-def help_tier(text: str) -> Tier | None:
-    upper = text.upper()
-    if "[EXPERIMENTAL]" in upper:
-        return Tier.EXPERIMENTAL
-    if "[BETA]" in upper:
-        return Tier.BETA
-    return None
 
 
 # -- modules ------------------------------------------------------------------------------------
@@ -370,7 +353,7 @@ def _option(call: ast.Call, location: str) -> CliOption | None:
         names += [f"--no-{n[2:]}" for n in list(names) if n.startswith("--")]
     help_text = _help(kw.get("help"))
     env_ok = env if env and _ENV.match(env) else None
-    tier = help_tier(help_text) or (env_tier(env_ok) if env_ok else Tier.STABLE)
+    tier = tier_from_tag(help_text) or (env_tier(env_ok) if env_ok else Tier.STABLE)
     if help_text in ("argparse.SUPPRESS", "SUPPRESS", "==SUPPRESS=="):
         tier, help_text = Tier.INTERNAL, ""  # accepted but hidden from --help
     return CliOption(
@@ -418,7 +401,7 @@ def _env_names(tree: ast.Module) -> set[str]:
 # -- snapshot -----------------------------------------------------------------------------------
 
 
-def components_of(modules: Mapping[str, Path], package: str) -> list[str]:
+def components_of(modules: Mapping[str, Path]) -> list[str]:
     """Subpackages (and the package itself) that have a ``__main__`` module."""
     return sorted(
         name.removesuffix(".__main__")
@@ -444,7 +427,7 @@ def build_surfaces(
     defined = {m: _options(t, rel[m]) for m, t in trees.items()}
     graph = {m: _imports(t, m, modules[m].name == "__init__.py", modules) for m, t in trees.items()}
     snap = SurfaceSnapshot(package, source, version)
-    chosen = list(components) if components is not None else components_of(modules, package)
+    chosen = list(components) if components is not None else components_of(modules)
     for comp in chosen:
         start = [m for m in trees if m == comp or m.startswith(comp + ".")]
         if not start:
@@ -474,9 +457,9 @@ def build_surfaces(
         files.sort()
     names_mod = f"{package}.prometheus_names"
     if names_mod in trees:
-        snap.metrics = {path: value for path, _, value in class_string_constants(trees[names_mod])}
         text = modules[names_mod].read_text(encoding="utf-8", errors="replace")
-        snap.metric_families = families_from_names(text)
+        snap.metric_families = families_from_names(trees[names_mod], text)
+        snap.metrics = {path: fam.name for path, fam in snap.metric_families.items()}
     return snap
 
 
