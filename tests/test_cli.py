@@ -151,13 +151,30 @@ def test_lazy_command_table_matches_the_commands() -> None:
     with what each command module registers."""
     import argparse
 
-    from dynconform.cli import _COMMANDS, build_parser
+    from dynconform.cli import build_parser
+    from dynconform.cli._common import COMMANDS
 
     full = build_parser()
     sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
     registered = {c.dest: c.help for c in sub._choices_actions}
-    assert registered == {name: summary for name, (_, _, summary) in _COMMANDS.items()}
+    assert registered == {name: summary for name, (_, _, summary) in COMMANDS.items()}
     lazy = build_parser("graph")
     lazy_sub = next(a for a in lazy._actions if isinstance(a, argparse._SubParsersAction))
     assert list(lazy_sub.choices) == list(registered)
     assert lazy_sub.choices["graph"].format_help() == sub.choices["graph"].format_help()
+
+
+@pytest.mark.parametrize(
+    ("command", "packages"),
+    [("validate", ["cli", "contracts"]), ("graph", ["cli", "contracts", "graph"])],
+)
+def test_a_command_imports_only_the_packages_it_needs(command: str, packages: list[str]) -> None:
+    code = (
+        "import sys; from dynconform.cli import build_parser; "
+        f"build_parser({command!r}); "
+        "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('dynconform.')}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == str(packages)

@@ -109,8 +109,8 @@ def test_actions_are_pinned_and_checkouts_drop_credentials() -> None:
 
 PACKAGE = '"""A tiny package under governance."""\n\n__all__ = ["f", "g"]\n\n'
 #: stands in for dynconform: writes a report with $STUB_BREAKING breaking changes (or failed
-#: checks) where -o points, prints what it was asked, exits with $STUB_RC (``report render``
-#: with 0, as the real one does)
+#: checks, and $STUB_ERRORS errored ones) where -o points, prints what it was asked, exits with
+#: $STUB_RC (``report render`` with 0, as the real one does)
 STUB = """#!/bin/sh
 echo "stub: $*"
 out=""
@@ -123,7 +123,8 @@ if [ "$1" = report ]; then
   exit 0
 elif [ "$1" = run ]; then
   dir=$(printf '%s\\n' "$@" | sed -n '/--report-dir/{n;p;}')
-  printf '{"statistics": {"failed": %s, "error": 0}}' "$STUB_BREAKING" > "$dir/report.json"
+  printf '{"statistics": {"failed": %s, "error": %s}}' "$STUB_BREAKING" "${STUB_ERRORS:-0}" \\
+    > "$dir/report.json"
 elif [ -n "$out" ]; then
   printf '{"summary": {"stable": {"breaking": %s}}}' "$STUB_BREAKING" > "$out"
 fi
@@ -238,15 +239,32 @@ def test_action_gate_verdicts_and_exit_codes(
     assert code == exit, written
     assert outputs["verdict"] == verdict
     assert outputs["report"] == "out/report.json"
+    if rc > 1:  # the command could not run: nothing to render
+        assert "--format markdown" not in written
     if mode == "conformance":
         assert "stub: run --backend reference --report-dir out" in written
         assert "stub: report render out/report.json --format markdown" in written
+        assert "stub: report render out/report.json --format html -o out/report.html" in written
     elif mode == "api":
         assert (
             "stub: api check src --baseline base.json --format json -o out/report.json" in written
         )
     else:
         assert "stub: surfaces diff base.json src --format json" in written
+
+
+def test_action_gate_counts_errored_checks_and_passes_tiers(tmp_path: Path) -> None:
+    venv = _stub_venv(tmp_path)
+    inputs = {"MODE": "conformance", "FAIL_ON": "any", "STUB_ERRORS": "2"}
+    code, outputs, written = _gate(tmp_path, venv, **inputs)
+    assert (code, outputs["verdict"]) == (1, "pass"), written
+    assert "fail-on any: the report lists failures" in written
+    code, _, written = _gate(tmp_path, venv, TIERS="tiers.yaml")
+    assert code == 0, written
+    assert (
+        "stub: api check src --baseline base.json --tiers tiers.yaml --format json "
+        "-o out/report.json" in written
+    )
 
 
 def test_action_gate_rejects_bad_inputs(tmp_path: Path) -> None:

@@ -9,49 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from dynconform import __version__
-from dynconform.cli._common import Parser, UsageError, fail
+from dynconform.cli._common import COMMANDS, Parser, UsageError, fail
 
 __all__ = ["build_parser", "main"]
-
-#: Every command: its module, the function that adds it (and its siblings) to the parser, and
-#: its one-line help. Only the module of the command being run is imported, so that a command
-#: does not pay for the imports of all the others.
-_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("run_cmd", "add_run", "run the conformance suite against a Dynamo deployment"),
-    "checks": ("run_cmd", "add_checks", "the conformance check catalogue"),
-    "validate": ("contracts_cmd", "add_validate", "validate a file against a contract"),
-    "contracts": (
-        "contracts_cmd",
-        "add_contracts",
-        "list, show, export and self-check the bundled contracts",
-    ),
-    "graph": (
-        "graph_cmd",
-        "add_graph",
-        "validate a graph deployment config, or render it as a DynamoGraphDeployment",
-    ),
-    "mocker": (
-        "mocker_cmd",
-        "add_mocker",
-        "run the reference implementation (frontend + mock workers)",
-    ),
-    "tap": (
-        "tap_cmd",
-        "add_tap",
-        "validate every event of a capture with the contracts and all stream rules",
-    ),
-    "api": ("api_cmd", "add_api", "snapshot, diff and check a Python API with stability tiers"),
-    "surfaces": (
-        "surfaces_cmd",
-        "add_surfaces",
-        "snapshot and diff CLI flags, env variables, metrics and CRDs",
-    ),
-    "report": (
-        "report_cmd",
-        "add_report",
-        "render a saved report; build a release-to-release stability report",
-    ),
-}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -66,7 +26,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynconform {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name, (module, adder, summary) in _COMMANDS.items():
+    for name, (module, adder, summary) in COMMANDS.items():
         if command is None or command == name:
             getattr(importlib.import_module(f"dynconform.cli.{module}"), adder)(sub)
         else:
@@ -77,7 +37,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _command(argv: Sequence[str]) -> str:
     """The command named on the command line, or "" when there is none (help, --version)."""
     first = next((arg for arg in argv if not arg.startswith("-")), "")
-    return first if first in _COMMANDS else ""
+    return first if first in COMMANDS else ""
 
 
 def _error_line(exc: Exception) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 
 class UsageError(Exception):
@@ -23,3 +23,49 @@ def fail(message: str) -> int:
     """Print a one-line error and return the usage exit code."""
     sys.stderr.write(f"dynconform: error: {message}\n")
     return 2
+
+
+class Command(NamedTuple):
+    """A top-level command: the module that adds it, its adder function, its one-line help."""
+
+    module: str
+    adder: str
+    summary: str
+
+
+#: Every command, in --help order. ``main`` imports only the module of the command it runs and
+#: lists the others from here; each module takes its help line from here too.
+COMMANDS: dict[str, Command] = {
+    "run": Command("run_cmd", "add_run", "run the conformance suite against a Dynamo deployment"),
+    "checks": Command("run_cmd", "add_checks", "the conformance check catalogue"),
+    "validate": Command("contracts_cmd", "add_validate", "validate a file against a contract"),
+    "contracts": Command(
+        "contracts_cmd", "add_contracts", "list, show, export and self-check the bundled contracts"
+    ),
+    "graph": Command(
+        "graph_cmd",
+        "add_graph",
+        "validate a graph deployment config, or render it as a DynamoGraphDeployment",
+    ),
+    "mocker": Command(
+        "mocker_cmd", "add_mocker", "run the reference implementation (frontend + mock workers)"
+    ),
+    "tap": Command(
+        "tap_cmd",
+        "add_tap",
+        "validate every event of a capture with the contracts and all stream rules",
+    ),
+    "api": Command(
+        "api_cmd", "add_api", "snapshot, diff and check a Python API with stability tiers"
+    ),
+    "surfaces": Command(
+        "surfaces_cmd",
+        "add_surfaces",
+        "snapshot and diff CLI flags, env variables, metrics and CRDs",
+    ),
+    "report": Command(
+        "report_cmd",
+        "add_report",
+        "render a saved report; build a release-to-release stability report",
+    ),
+}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import COMMANDS, UsageError
 from dynconform.stability import (
     KINDS,
     REPORT_FORMATS,
@@ -88,7 +88,7 @@ def add_api(sub: Any) -> None:
     """Add the ``api`` command group to an argparse subparsers object."""
     p = sub.add_parser(
         "api",
-        help="snapshot, diff and check a Python API with stability tiers",
+        help=COMMANDS["api"].summary,
         description=(
             "API governance for Python packages (Dynamo by default): static snapshots with "
             "griffe, diffs that include re-exported bindings and annotations, tiers "

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli.compat_cmd import register_compat
+from dynconform.cli._common import COMMANDS
 from dynconform.contracts import (
     FORMATS,
     Catalog,
@@ -27,7 +27,7 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 def add_validate(sub: Any) -> None:
     p = sub.add_parser(
         "validate",
-        help="validate a file against a contract",
+        help=COMMANDS["validate"].summary,
         description=(
             "Validate PATH against CONTRACT: the JSON Schema first, then the contract's "
             "semantic rules (stream rules across all instances of a JSONL, multi-document "
@@ -150,7 +150,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def add_contracts(sub: Any) -> None:
     p = sub.add_parser(
         "contracts",
-        help="list, show, export and self-check the bundled contracts",
+        help=COMMANDS["contracts"].summary,
         description="The contract catalogue: JSON Schemas and semantic rules.",
     )
     csub = p.add_subparsers(dest="contracts_command", metavar="COMMAND", required=True)
@@ -183,6 +183,9 @@ def add_contracts(sub: Any) -> None:
     )
     verify.add_argument("--json", action="store_true", help="print as JSON")
     verify.set_defaults(func=cmd_verify)
+
+    # compat needs the stability package: 'dynconform validate' (same module) does not
+    from dynconform.cli.compat_cmd import register_compat
 
     register_compat(csub)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import Parser, UsageError
+from dynconform.cli._common import COMMANDS, Parser, UsageError
 from dynconform.graph import (
     API_VERSIONS,
     DEFAULT_API_VERSION,
@@ -28,7 +28,7 @@ TARGETS = ("k8s",)
 def add_graph(sub: Any) -> None:
     p = sub.add_parser(
         "graph",
-        help="validate a graph deployment config, or render it as a DynamoGraphDeployment",
+        help=COMMANDS["graph"].summary,
         description=(
             "Work with graph deployment configs (the SDK v2 graph IR: components with "
             "commands, run configs, resources, environment, secrets and dependencies). "

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import COMMANDS, UsageError
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir
 from dynconform.mocker.serve import ServeError, ServeOptions, serve
 from dynconform.mocker.violations import VIOLATIONS
@@ -19,7 +19,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 def add_mocker(sub: Any) -> None:
     p = sub.add_parser(
         "mocker",
-        help="run the reference implementation (frontend + mock workers)",
+        help=COMMANDS["mocker"].summary,
         description=(
             "The reference implementation of every contract: an OpenAI-compatible frontend "
             "and mock workers that speak ai-dynamo 1.6.1's discovery, event and request planes."

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import COMMANDS, UsageError
 from dynconform.cli.api_cmd import _add_load, _add_tiers, _governance, _load_options
 from dynconform.reports import RENDER_FORMATS, Report, load_report, render
 from dynconform.stability import stability_history
@@ -21,7 +21,7 @@ def add_report(sub: Any) -> None:
     """Add the ``report`` command group to an argparse subparsers object."""
     p = sub.add_parser(
         "report",
-        help="render a saved report; build a release-to-release stability report",
+        help=COMMANDS["report"].summary,
         description="Reports are versioned documents (apiVersion dynconform.dev/v1alpha1) of "
         "kind ConformanceReport (written by 'dynconform run'), StabilityReport (written by "
         "'report stability') or TapReport. Every output has secrets redacted.",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import COMMANDS, UsageError
 from dynconform.conformance import (
     BACKENDS,
     DEFAULT_PROFILES,
@@ -22,7 +22,7 @@ from dynconform.conformance import (
     plan_lines,
     run_suite,
 )
-from dynconform.reports import summary_table
+from dynconform.reports import report_json, summary_table
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -30,7 +30,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 def add_run(sub: Any) -> None:
     p = sub.add_parser(
         "run",
-        help="run the conformance suite against a Dynamo deployment",
+        help=COMMANDS["run"].summary,
         description=(
             "Start a system under test (or attach to a running one), watch its discovery "
             "store and event plane, run the selected checks and write a versioned report. "
@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_suite(config, progress=not (args.quiet or args.json))
     if outcome.report is not None and outcome.error is None:
         if args.json:
-            sys.stdout.write(json.dumps(outcome.report.to_dict(), indent=2) + "\n")
+            sys.stdout.write(report_json(outcome.report))
         else:
             sys.stdout.write("\n" + summary_table(outcome.report))
     if outcome.error is not None:
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_checks(sub: Any) -> None:
     p = sub.add_parser(
         "checks",
-        help="the conformance check catalogue",
+        help=COMMANDS["checks"].summary,
         description="List or show the checks of the conformance suite.",
     )
     csub = p.add_subparsers(dest="checks_command", metavar="COMMAND", parser_class=type(p))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import COMMANDS, UsageError
 from dynconform.cli.api_cmd import emit_text as _emit
 from dynconform.cli.api_cmd import parse_periods as _tier_periods
 from dynconform.stability import (
@@ -79,7 +79,7 @@ def add_surfaces(sub: Any) -> None:
     """Add the ``surfaces`` command group to an argparse subparsers object."""
     p = sub.add_parser(
         "surfaces",
-        help="snapshot and diff CLI flags, env variables, metrics and CRDs",
+        help=COMMANDS["surfaces"].summary,
         description="Governance of the non-Python surfaces of a Dynamo release. " + _SOURCES,
     )
     ssub = p.add_subparsers(dest="surfaces_command", metavar="COMMAND", required=True)

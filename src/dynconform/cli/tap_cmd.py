@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from dynconform.cli._common import fail
+from dynconform.cli._common import COMMANDS, fail
 from dynconform.conformance import (
     DEFAULT_SCOPE,
     LiveProgress,
@@ -26,7 +26,7 @@ EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
 def add_tap(sub: Any) -> None:
     p = sub.add_parser(
         "tap",
-        help="validate every event of a capture with the contracts and all stream rules",
+        help=COMMANDS["tap"].summary,
         description=(
             "Validate every event-plane message against the events contracts and all their "
             "rules (sequence gaps and duplicates, hash chains, removed-before-stored, ...) at "
@@ -98,27 +98,38 @@ def add_tap(sub: Any) -> None:
     p.set_defaults(func=cmd_tap)
 
 
-class _Progress:
-    """One status line on a terminal, rewritten in place."""
+class _StatusLine:
+    """Progress on stderr: one line rewritten in place on a terminal, lines otherwise."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.terminal = stream.isatty()
         self.shown = False
+
+    def _line(self, text: str, *, keep: bool) -> None:
+        if self.terminal:
+            self.stream.write(f"\r{text}\x1b[K" + ("\n" if keep else ""))
+            self.shown = not keep
+        else:
+            self.stream.write(f"dynconform tap: {text}\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.terminal and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+class _Progress(_StatusLine):
+    """Replay counts (shown on a terminal only)."""
 
     def __call__(self, progress: ReplayProgress) -> None:
         violations = sum(progress.violations.values())
-        line = (
+        self._line(
             f"{progress.events:,} events  {progress.rate:,.0f} events/s  "
-            f"{violations:,} violation{'s' if violations != 1 else ''}"
+            f"{violations:,} violation{'s' if violations != 1 else ''}",
+            keep=False,
         )
-        self.stream.write(f"\r{line}\x1b[K")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
 
 
 def format_summary(summary: ReplaySummary, limit: int) -> str:
@@ -185,13 +196,8 @@ def cmd_tap(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_INVALID
 
 
-class _LiveProgress:
-    """Live counts on stderr: one line rewritten in place on a terminal, lines otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.terminal = stream.isatty()
-        self.shown = False
+class _LiveProgress(_StatusLine):
+    """Live counts, and the channels a live tap attached to."""
 
     def attached(self, tap: LiveTap) -> None:
         channels = len(tap.zmq.handshaken) if tap.zmq is not None else 0
@@ -209,19 +215,6 @@ class _LiveProgress:
             f"events/s  {progress.records:,} records  {n:,} violation{'s' if n != 1 else ''}",
             keep=False,
         )
-
-    def _line(self, text: str, *, keep: bool) -> None:
-        if self.terminal:
-            self.stream.write(f"\r{text}\x1b[K" + ("\n" if keep else ""))
-            self.shown = not keep
-        else:
-            self.stream.write(f"dynconform tap: {text}\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.terminal and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
 
 
 def format_live(report: TapReport, limit: int) -> str:
