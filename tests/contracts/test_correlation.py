@@ -51,3 +51,59 @@ def test_mdc_announcing_another_block_size_is_caught() -> None:
 def test_without_an_mdc_nothing_is_judged() -> None:
     _, messages = _run_inputs()
     assert Validator().validate_stream("events.message", messages[:50]).ok
+
+
+def _correlator_with_prompt(block_size: int, tokens: list[int]) -> Any:
+    from dynconform.contracts.rules.correlation import BlockSizeConsistent
+
+    correlator = BlockSizeConsistent()
+    mdc = {"display_name": "m", "kv_cache_block_size": block_size}
+    list(correlator.observe("discovery.mdc", mdc, None))
+    request = {"model": "m", "token_ids": tokens}
+    list(correlator.observe("request-plane.preprocessed-request", request, None))
+    return correlator
+
+
+def test_stored_blocks_are_bounded_and_only_whole_misses_count_after_forgetting(
+    monkeypatch: Any,
+) -> None:
+    from dynconform.contracts.hashing import chain_hashes
+    from dynconform.contracts.rules import correlation
+
+    monkeypatch.setattr(correlation, "MAX_STORED", 64)
+    tokens = list(range(64))  # 4 blocks of 16
+    prompt_blocks = [h for h, _ in chain_hashes(tokens, 16)]
+
+    # The prompt's first two blocks were stored long ago, then 100 other blocks: forgotten.
+    reused = _correlator_with_prompt(16, tokens)
+    reused.add_stored(prompt_blocks[:2])
+    for start in range(0, 100, 10):
+        reused.add_stored(list(range(10**6 + start, 10**6 + start + 10)))
+    reused.add_stored(prompt_blocks[2:])
+    assert len(reused.stored) <= 64
+    assert reused.forgotten
+    assert not reused.holds(prompt_blocks[0])
+    assert list(reused.finish()) == []  # a partial miss may be a forgotten prefix
+
+    # A wrong block size misses every block of the prompt: still reported after forgetting.
+    wrong = _correlator_with_prompt(32, tokens)
+    for start in range(0, 100, 10):
+        wrong.add_stored(list(range(10**6 + start, 10**6 + start + 10)))
+    wrong.add_stored(prompt_blocks)
+    assert wrong.forgotten
+    ((pointer, message),) = list(wrong.finish())
+    assert pointer == "/kv_cache_block_size"
+    assert "2 of 2 prompt blocks hashed with kv_cache_block_size 32" in message
+    assert "all of them match block size 16" in message
+
+
+def test_without_forgetting_a_partial_miss_is_reported() -> None:
+    from dynconform.contracts.hashing import chain_hashes
+
+    tokens = list(range(64))
+    prompt_blocks = [h for h, _ in chain_hashes(tokens, 16)]
+    correlator = _correlator_with_prompt(16, tokens)
+    correlator.add_stored(prompt_blocks[1:])
+    assert not correlator.forgotten
+    ((_, message),) = list(correlator.finish())
+    assert message.startswith("1 of 4 prompt blocks")

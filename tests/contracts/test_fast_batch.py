@@ -4,9 +4,11 @@ order, and the same rule state afterwards, however a stream is cut into batches.
 from __future__ import annotations
 
 import copy
+import struct
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_fast_frames import (
@@ -23,10 +25,11 @@ from test_fast_frames import (
     frame_mutation,
 )
 
+from dynconform.contracts import hashing
 from dynconform.contracts._io import RawFrame
 from dynconform.contracts._validate import _Run
 from dynconform.contracts.fast import FrameRun
-from dynconform.contracts.fast._rules import KvEventsRunner
+from dynconform.contracts.fast._rules import KvEventsRunner, pair_hashes
 
 KV_RULES = FAST.rules.for_contract("events.kv-events")
 KV_TYPE = FAST.compiled("events.kv-events", "msgpack")
@@ -64,8 +67,8 @@ def kv_payloads(draw: st.DrawFn) -> list[Any]:
 
 
 def _state(runner: KvEventsRunner) -> tuple[Any, ...]:
-    stored = runner._sink()
-    return runner.last, runner.held, None if stored is None else set(stored)
+    correlator = runner._correlated()
+    return runner.last, runner.held, None if correlator is None else correlator.stored
 
 
 @given(kv_payloads(), st.data())
@@ -202,3 +205,25 @@ def test_one_topic_on_two_subjects_keeps_frame_order() -> None:
     expected = _report(frames, [], batched=False)
     assert "kv.sequence-monotonic" in expected[0]["violations_by_rule"]
     assert _report(frames, []) == expected
+
+
+U64 = st.integers(0, 2**64 - 1)
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), U64), U64), max_size=300))
+def test_pair_hashes_are_the_block_hashes(pairs: list[tuple[int | None, int]]) -> None:
+    """Both ways of hashing (one pair at a time below 64 blocks, a buffer at once above)."""
+    parents = [0 if parent is None else parent for parent, _ in pairs]
+    tokens = [t for _, t in pairs]
+    expected = [hashing.block_hash(parent, t) for parent, t in zip(parents, tokens, strict=True)]
+    assert pair_hashes(parents, tokens) == expected
+    assert pair_hashes([*parents, 7], tokens) == expected  # a spare parent is ignored
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.0, None])
+@pytest.mark.parametrize("size", [1, 100])
+def test_pair_hashes_reject_what_is_not_a_u64(bad: Any, size: int) -> None:
+    parents = [5] * size
+    parents[size // 2] = bad
+    with pytest.raises((TypeError, struct.error)):
+        pair_hashes(parents, [3] * size)

@@ -615,7 +615,7 @@ def test_an_unknown_rule_on_an_events_contract_runs_on_the_reference_path() -> N
 
 
 def test_stored_blocks_reach_the_block_size_correlation_alike() -> None:
-    # The fast path feeds mdc.block-size-consistent the (block_hash, tokens_hash) pairs that
+    # The fast path feeds mdc.block-size-consistent the block hashes that
     # the reference correlator collects from the same KV events.
     from dynconform.contracts.rules.correlation import BlockSizeConsistent
 

@@ -16,39 +16,66 @@ def _const(value: int, _model: str) -> int:
 
 #: Prompts kept for the end-of-run judgement; a long tap keeps only the first ones.
 MAX_PROMPTS = 10_000
-#: Stored blocks recorded with ``add_stored`` before they are merged into ``stored``.
+#: Stored block hashes recorded with ``add_stored`` before they are merged into ``stored``.
 MAX_PENDING = 65_536
+#: Distinct stored block hashes kept, in two generations of half this many: a long tap forgets
+#: the older generation when the newer one is full (about 70 MiB at most).
+MAX_STORED = 1 << 20
 
 
 class BlockSizeConsistent:
-    """A worker whose block size differs from its MDC is never matched by the KV router."""
+    """A worker whose block size differs from its MDC is never matched by the KV router.
+
+    Stored blocks are kept by block hash (a block hash is the hash of its parent's and its own
+    tokens hash, so it stands for the pair). Memory is bounded: after :data:`MAX_STORED`
+    distinct blocks the oldest are forgotten, and from then on only prompts none of whose
+    blocks is remembered count, since a forgotten block may be a prefix that a prompt reused.
+    """
 
     def __init__(self) -> None:
         self.block_sizes: dict[str, int] = {}
         self.prompts: list[tuple[str, list[int]]] = []
-        self._stored: set[tuple[int, int]] = set()
-        self._pending: list[tuple[list[int], list[int]]] = []
+        self._forgotten = False
+        self._recent: set[int] = set()
+        self._older: set[int] = set()
+        self._pending: list[list[int]] = []
         self._pending_size = 0
 
     @property
-    def stored(self) -> set[tuple[int, int]]:
-        """The ``(block_hash, tokens_hash)`` of every block stored so far."""
-        if self._pending:
-            for hashes, tokens in self._pending:
-                self._stored.update(zip(hashes, tokens, strict=True))
-            self._pending.clear()
-            self._pending_size = 0
-        return self._stored
+    def stored(self) -> set[int]:
+        """The block hashes of the stored blocks still remembered."""
+        self._merge()
+        return self._older | self._recent
 
-    def add_stored(self, hashes: list[int], tokens: list[int]) -> None:
-        """Record stored blocks by their hashes (the two lists pair up); they join
-        :attr:`stored` when it is next read, so a run that never judges pays little."""
-        self._pending.append((hashes, tokens))
+    @property
+    def forgotten(self) -> bool:
+        """Whether stored blocks were forgotten to bound memory."""
+        self._merge()
+        return self._forgotten
+
+    def holds(self, block_hash: int) -> bool:
+        """Whether a block with ``block_hash`` was stored (and is still remembered)."""
+        self._merge()
+        return block_hash in self._recent or block_hash in self._older
+
+    def add_stored(self, hashes: list[int]) -> None:
+        """Record stored blocks by their block hashes; they join :attr:`stored` when it is
+        next read, so a run that never judges pays little."""
+        self._pending.append(hashes)
         self._pending_size += len(hashes)
         if self._pending_size > MAX_PENDING:
-            self._stored.update(*(zip(h, t, strict=True) for h, t in self._pending))
-            self._pending.clear()
-            self._pending_size = 0
+            self._merge()
+
+    def _merge(self) -> None:
+        recent = self._recent
+        for hashes in self._pending:
+            recent.update(hashes)
+            if len(recent) >= MAX_STORED // 2:
+                self._forgotten = self._forgotten or bool(self._older - recent)
+                self._older, recent = recent, set()
+        self._recent = recent
+        self._pending.clear()
+        self._pending_size = 0
 
     def observe(self, contract: str, instance: Any, index: int | None) -> Iterator[Issue]:
         if contract == "discovery.mdc":
@@ -64,8 +91,7 @@ class BlockSizeConsistent:
             for event in instance:
                 data = event["event"]["data"]
                 if isinstance(data, dict) and "stored" in data:
-                    for block in data["stored"]["blocks"]:
-                        self.stored.add((block["block_hash"], block["tokens_hash"]))
+                    self.add_stored([block["block_hash"] for block in data["stored"]["blocks"]])
         return iter(())
 
     def _block_size(self, model: str) -> int | None:
@@ -75,18 +101,22 @@ class BlockSizeConsistent:
         return sizes.pop() if len(sizes) == 1 else None
 
     def _count_missing(self, size_of: Callable[[str], int | None]) -> tuple[int, int]:
-        """Prompt blocks absent from the stored blocks, and all prompt blocks judged."""
+        """Prompt blocks absent from the stored blocks, and all prompt blocks judged. Once
+        blocks were forgotten, the blocks of a prompt count as absent only when none of
+        them is remembered."""
         total = missing = 0
         for model, tokens in self.prompts:
             size = size_of(model)
             if size is not None:
-                for pair in chain_hashes(tokens, size):
-                    total += 1
-                    missing += pair not in self.stored
+                absent = [not self.holds(h) for h, _ in chain_hashes(tokens, size)]
+                total += len(absent)
+                lost = sum(absent)
+                missing += 0 if self._forgotten and lost < len(absent) else lost
         return missing, total
 
     def finish(self) -> Iterator[Issue]:
-        if not self.block_sizes or not self.stored:
+        self._merge()
+        if not self.block_sizes or not (self._recent or self._older):
             return  # nothing to correlate: no MDC or no stored blocks seen in this run
         missing, total = self._count_missing(self._block_size)
         if not missing:
