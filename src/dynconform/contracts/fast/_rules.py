@@ -165,22 +165,20 @@ class KvEventsRunner:
         self.parents = events.parent_stored.id in ids
         self.removals = events.removed_after_stored.id in ids
         blocks = correlation.BLOCK_SIZE_CONSISTENT
-        self.correlation = blocks if blocks.id in ids else None
-        self.state = state
         #: last event_id per (worker_id, dp_rank)
         self.last: dict[tuple[int, int], int] = {}
         #: blocks held per (worker_id, dp_rank), then per storage tier
         self.held: dict[tuple[int, int], dict[str, set[int]]] = {}
+        # Looked up now rather than keeping ``state``: the run holds its runners, and a runner
+        # holding the run would make a cycle that only the cyclic GC frees.
         self._correlator: correlation.BlockSizeConsistent | None = None
-
-    def _correlated(self) -> correlation.BlockSizeConsistent | None:
-        if self.correlation is None:
-            return None
-        if self._correlator is None:
-            correlator = self.state.correlator(self.correlation)
+        if blocks.id in ids:
+            correlator = state.correlator(blocks)
             if not isinstance(correlator, correlation.BlockSizeConsistent):
                 raise TypeError("unexpected correlator for mdc.block-size-consistent")
             self._correlator = correlator
+
+    def _correlated(self) -> correlation.BlockSizeConsistent | None:
         return self._correlator
 
     def run(self, instance: Any) -> list[Found]:

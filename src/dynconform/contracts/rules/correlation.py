@@ -115,9 +115,11 @@ class BlockSizeConsistent:
         return missing, total
 
     def finish(self) -> Iterator[Issue]:
+        if not self.block_sizes or not self.prompts:
+            return  # nothing to correlate: no MDC or no prompt seen in this run
         self._merge()
-        if not self.block_sizes or not (self._recent or self._older):
-            return  # nothing to correlate: no MDC or no stored blocks seen in this run
+        if not (self._recent or self._older):
+            return  # no stored block seen in this run
         missing, total = self._count_missing(self._block_size)
         if not missing:
             return
