@@ -382,3 +382,40 @@ def test_ctrl_c_writes_the_report_and_exits_130(tmp_path: Path) -> None:
     summary = (tmp_path / "out.txt").read_text()
     assert f": {len(frames)} events and 0 discovery records in " in summary
     assert "stopped: interrupted" in summary
+
+
+def test_a_worker_whose_records_are_gone_leaves_no_rule_state(tmp_path: Path) -> None:
+    kv = capture_frames("kv-events", limit=40)
+    envelope = msgpack.unpackb(kv[0][1])
+    worker = msgpack.unpackb(envelope["payload"])[0]["worker_id"]
+    channel = dict(RECORDS[2])
+    endpoints = []
+    with publisher() as pub:
+        channel["path"] = channel["path"].rsplit("%2F", 1)[0] + f"%2F{envelope['publisher_id']:x}"
+        channel["value"] = {
+            **channel["value"],
+            "instance_id": envelope["publisher_id"],
+            "transport": {"kind": "Zmq", "config": {"endpoint": pub.endpoint}},
+        }
+        for record in (RECORDS[5], RECORDS[6]):  # the worker's two Endpoint records
+            endpoint = dict(record)
+            endpoint["path"] = endpoint["path"].replace("4300c7a4ec4251b8", f"{worker:x}")
+            endpoint["value"] = {**endpoint["value"], "instance_id": worker}
+            endpoints.append(endpoint)
+        write_records(tmp_path, [channel, *endpoints])
+        with LiveTap(LiveTapConfig(discovery=f"file://{tmp_path}")) as tap:
+            assert tap.wait_attached(10)
+            pub.send(kv)
+            assert pump_until(tap, lambda: tap.events >= len(kv))
+            kv_rules = tap.run_.flow.runners["events.kv-events"]
+            assert any(key[0] == worker for key in kv_rules.held)  # type: ignore[union-attr]
+            os.remove(tmp_path / endpoints[0]["path"])
+            assert pump_until(tap, lambda: tap.record_deletes == 1)
+            assert tap.workers_left == 0  # one Endpoint record of the worker is left
+            assert any(key[0] == worker for key in kv_rules.held)  # type: ignore[union-attr]
+            os.remove(tmp_path / endpoints[1]["path"])
+            assert pump_until(tap, lambda: tap.record_deletes == 2)
+            assert tap.workers_left == 1
+            assert not any(key[0] == worker for key in kv_rules.held)  # type: ignore[union-attr]
+            assert tap.discovery is not None
+            assert tap.discovery.entries() == []  # no history kept on a live tap

@@ -227,3 +227,69 @@ def test_pair_hashes_reject_what_is_not_a_u64(bad: Any, size: int) -> None:
     parents[size // 2] = bad
     with pytest.raises((TypeError, struct.error)):
         pair_hashes(parents, [3] * size)
+
+
+def _kv_frames() -> list[RawFrame]:
+    return [f for f in _captured() if f.subject.endswith(".kv-events")]
+
+
+def _kv_with_sequence(frame: RawFrame, sequence: int, payload: Any) -> RawFrame:
+    envelope, _ = _decode(frame)
+    return _frame(frame.subject, {**envelope, "sequence": sequence}, payload)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_forgotten_worker_is_not_judged_on_blocks_it_held_before(batched: bool) -> None:
+    frames = _kv_frames()
+    half = len(frames) // 2
+    run = FAST.frames()
+
+    if not batched:  # frame by frame: the runner's run() instead of run_batch()
+        run._batch = lambda chunk: False  # type: ignore[method-assign]
+
+    def feed(part: list[RawFrame]) -> None:
+        run.feed_all([(f.subject, f.data) for f in part])
+
+    feed(frames[:half])
+    (worker,) = {event["worker_id"] for f in frames for event in _decode(f)[1]}
+    kv = run.flow.runners["events.kv-events"]
+    assert isinstance(kv, KvEventsRunner)
+    assert kv.held
+    assert kv.last
+    run.forget_worker(worker)
+    assert not kv.held
+    assert not kv.last
+    feed(frames[half:])  # removes blocks stored in the first half: not judged
+    assert run.finish().ok
+
+    # Not forgotten, the same removals are violations (the check can fail).
+    strict = FAST.frames()
+    strict.feed_all([(f.subject, f.data) for f in frames[:1]])
+    strict.feed_all([(f.subject, f.data) for f in frames[half:]])
+    assert strict.violations["kv.removed-after-stored"] > 0
+
+
+def test_a_forgotten_worker_is_judged_again_after_it_clears_its_cache() -> None:
+    frames = _kv_frames()
+    envelope, payload = _decode(frames[0])
+    worker = payload[0]["worker_id"]
+    run = FAST.frames()
+    run.feed_all([(f.subject, f.data) for f in frames[:10]])
+    run.forget_worker(worker)
+    sequence = envelope["sequence"] + 10
+    cleared = [{**payload[0], "event": {**payload[0]["event"], "data": "cleared"}}]
+    cleared[0]["event"]["event_id"] = 10**6
+    removal = [
+        {
+            **payload[0],
+            "event": {
+                "event_id": 10**6 + 1,
+                "dp_rank": 0,
+                "data": {"removed": {"block_hashes": [12345]}},
+            },
+        }
+    ]
+    for offset, body in enumerate([cleared, removal]):
+        frame = _kv_with_sequence(frames[0], sequence + offset, body)
+        run.feed(frame.subject, frame.data)
+    assert run.violations == {"kv.removed-after-stored": 1}

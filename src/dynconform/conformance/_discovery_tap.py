@@ -69,6 +69,9 @@ class DiscoveryTap:
         self._versions: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._timeline: list[KeyEvent] = []
+        #: whether every distinct version of every entry is kept (:meth:`entries`); a long
+        #: live tap turns it off and :meth:`drain` s the timeline, so nothing grows with time
+        self.keep_history = True
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,10 +107,11 @@ class DiscoveryTap:
             self.polls += 1
             for key, entry in now.items():
                 if self._current.get(key) != entry:
-                    fingerprint = json.dumps(entry, sort_keys=True)
-                    if fingerprint not in self._seen:
-                        self._seen.add(fingerprint)
-                        self._versions.append(entry)
+                    if self.keep_history:
+                        fingerprint = json.dumps(entry, sort_keys=True)
+                        if fingerprint not in self._seen:
+                            self._seen.add(fingerprint)
+                            self._versions.append(entry)
                     self._timeline.append(KeyEvent(stamp, key, entry))
             for key in self._current.keys() - now.keys():
                 self._timeline.append(KeyEvent(stamp, key, None))
@@ -128,6 +132,12 @@ class DiscoveryTap:
         """Keys appearing, changing and vanishing, in order (from the ``start``-th on)."""
         with self._lock:
             return self._timeline[start:]
+
+    def drain(self) -> list[KeyEvent]:
+        """The timeline so far, which is then forgotten (the next call gives what follows)."""
+        with self._lock:
+            changes, self._timeline = self._timeline, []
+            return changes
 
     def records(self, record_type: str) -> list[dict[str, Any]]:
         """The current records (values) of one ``type``: Endpoint, Model, EventChannel, ..."""

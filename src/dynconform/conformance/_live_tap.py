@@ -155,6 +155,7 @@ def _open_discovery(location: str) -> DiscoveryTap:
         raise LiveTapError(str(exc)) from None
     if isinstance(tap, FileDiscoveryTap) and not tap.root.is_dir():
         raise LiveTapError(f"discovery {location!r}: {tap.root} is not a directory")
+    tap.keep_history = False  # the live tap reads the timeline once, as it goes
     try:
         tap.start()
     except OSError as exc:
@@ -193,7 +194,8 @@ class LiveTap(Lifecycle):
         self.record_puts = 0
         self.record_deletes = 0
         self.request_frames = 0
-        self._timeline_seen = 0
+        #: workers whose last Endpoint record was deleted (their rule state is dropped)
+        self.workers_left = 0
         self._framing_seen = 0
         self._event_violations_seen = 0
         self._last_entry: dict[str, dict[str, Any]] = {}
@@ -335,17 +337,36 @@ class LiveTap(Lifecycle):
                 )
             )
 
+    def _worker_left(self, gone: dict[str, Any] | None) -> None:
+        """Forget the rule state of a worker once the last of its Endpoint records is gone."""
+        value = gone.get("value") if gone is not None else None
+        if not isinstance(value, dict) or value.get("type") != "Endpoint":
+            return
+        instance = value.get("instance_id")
+        if not isinstance(instance, int):
+            return
+        for entry in self._last_entry.values():
+            other = entry.get("value")
+            if (
+                isinstance(other, dict)
+                and other.get("type") == "Endpoint"
+                and other.get("instance_id") == instance
+            ):
+                return
+        self.workers_left += 1
+        self.run_.forget_worker(instance)
+
     def _pump_records(self) -> int:
         if self.discovery is None:
             return 0
-        changes = self.discovery.timeline(self._timeline_seen)
-        self._timeline_seen += len(changes)
+        changes = self.discovery.drain()
         for change in changes:
             entry = change.entry
             if entry is None:
                 gone = self._last_entry.pop(change.key, None)
                 self.record_deletes += 1
                 self._count_record(gone, "deletes")
+                self._worker_left(gone)
                 continue
             self._last_entry[change.key] = entry
             index = self.record_puts

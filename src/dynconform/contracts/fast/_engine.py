@@ -367,6 +367,21 @@ class FrameRun:
                 target.batch = runner.run_batch
             target.run = runner.run
 
+    def forget_worker(self, worker_id: int) -> None:
+        """Drop the rule state kept for a worker that left (its discovery records are gone),
+        so that a long tap over a fleet whose workers come and go keeps none for the gone:
+        the blocks it held, its last event IDs and forward-pass counters. Should its events
+        come again, its block removals and parents are not judged until it clears its cache,
+        since what it held before is not known."""
+        kv = self.flow.runners.get("events.kv-events")
+        if isinstance(kv, KvEventsRunner):
+            kv.forget(worker_id)
+        passes = self.flow.runners.get("events.forward-pass-metrics")
+        if isinstance(passes, ForwardPassRunner):
+            name = str(worker_id)
+            for key in [k for k in passes.last if k[0] == name]:
+                del passes.last[key]
+
     @property
     def violations(self) -> Counter[str]:
         """Violations found so far, by rule."""

@@ -169,6 +169,8 @@ class KvEventsRunner:
         self.last: dict[tuple[int, int], int] = {}
         #: blocks held per (worker_id, dp_rank), then per storage tier
         self.held: dict[tuple[int, int], dict[str, set[int]]] = {}
+        #: workers whose residency was forgotten: their blocks held before are not known
+        self.unknown: set[int] = set()
         # Looked up now rather than keeping ``state``: the run holds its runners, and a runner
         # holding the run would make a cycle that only the cyclic GC frees.
         self._correlator: correlation.BlockSizeConsistent | None = None
@@ -181,16 +183,28 @@ class KvEventsRunner:
     def _correlated(self) -> correlation.BlockSizeConsistent | None:
         return self._correlator
 
+    def forget(self, worker_id: int) -> None:
+        """Drop the state kept for ``worker_id`` (all its DP ranks). Its removals and parents
+        are no longer judged, since the blocks it held are not known, until it clears its
+        cache; its event IDs start afresh."""
+        for key in [k for k in self.held if k[0] == worker_id]:
+            del self.held[key]
+        for key in [k for k in self.last if k[0] == worker_id]:
+            del self.last[key]
+        self.unknown.add(worker_id)
+
     def run(self, instance: Any) -> list[Found]:
         # (rank, found): the reference order is chain, event-id, parent, removal
         out: list[tuple[int, Found]] = []
         sink = self._correlated()
         last, held_by_worker = self.last, self.held
         check_chain, check_ids = self.chain, self.event_ids
-        check_parents, check_removals = self.parents, self.removals
+        unknown = self.unknown
         for i, router_event in enumerate(instance):
             event = router_event.event
             worker = (router_event.worker_id, event.dp_rank)
+            known = not unknown or worker[0] not in unknown
+            check_parents, check_removals = self.parents and known, self.removals and known
             if check_ids:
                 event_id = event.event_id
                 previous = last.get(worker)
@@ -200,6 +214,7 @@ class KvEventsRunner:
             data = event.data
             if isinstance(data, str):  # "cleared"
                 held_by_worker.pop(worker, None)
+                unknown.discard(worker[0])
                 continue
             tiers = held_by_worker.get(worker)
             if tiers is None:
@@ -373,13 +388,15 @@ class KvEventsRunner:
     ) -> None:
         """The blocks each worker holds, event by event: ``kv.parent-stored`` and
         ``kv.removed-after-stored``."""
-        held_by_worker = self.held
-        check_parents, check_removals = self.parents, self.removals
+        held_by_worker, unknown = self.held, self.unknown
         offset = stored = 0
         for e, worker, tier, data in zip(count(), zip(workers, ranks, strict=True), tiers, datas):
             if data.__class__ is str:  # "cleared"
                 held_by_worker.pop(worker, None)
+                unknown.discard(worker[0])
                 continue
+            known = not unknown or worker[0] not in unknown
+            check_parents, check_removals = self.parents and known, self.removals and known
             tiers_held = held_by_worker.get(worker)
             if tiers_held is None:
                 tiers_held = held_by_worker[worker] = {}
@@ -426,7 +443,8 @@ class KvEventsRunner:
         held = tiers_held.get(tier)
         if held is None:
             held = tiers_held[tier] = set()
-        check_parents, check_removals = self.parents, self.removals
+        known = worker[0] not in self.unknown
+        check_parents, check_removals = self.parents and known, self.removals and known
         holds, update, drop = held.issuperset, held.update, held.difference_update
         offset = stored = 0
         for e, data in enumerate(datas):
