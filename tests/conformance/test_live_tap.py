@@ -419,3 +419,5 @@ def test_a_worker_whose_records_are_gone_leaves_no_rule_state(tmp_path: Path) ->
             assert not any(key[0] == worker for key in kv_rules.held)  # type: ignore[union-attr]
             assert tap.discovery is not None
             assert tap.discovery.entries() == []  # no history kept on a live tap
+    (note,) = [n for n in tap.report("end").notes if "left discovery" in n]
+    assert note.startswith("1 worker(s) left discovery during the tap")

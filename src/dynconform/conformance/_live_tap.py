@@ -499,6 +499,12 @@ class LiveTap(Lifecycle):
         for tap in (self.discovery, self.zmq, self.nats):
             if tap is not None:
                 out += [f"{tap.kind} tap: {error}" for error in tap.errors[:5]]
+        if self.workers_left:
+            out.append(
+                f"{self.workers_left} worker(s) left discovery during the tap: their rule "
+                "state was dropped, and should their events come again, their block removals "
+                "and parents are not judged until they clear their caches"
+            )
         if self.run_.fallbacks:
             out.append(f"{self.run_.fallbacks} event(s) judged by the reference validator")
         return out
