@@ -60,12 +60,12 @@ def test_examples_come_from_captures_and_validate(name: str) -> None:
     else:
         assert contract.backed_by, "every contract names the captures that back it"
     for source in contract.backed_by:
-        # a real capture file (of the 1.6.1 capture set, or another fixture set named by its
-        # directory), or (for configuration formats no process emits) a design document
+        # a real capture file (of the 1.6.1 capture set, or another ai-dynamo capture set named
+        # by its directory), or (for configuration formats no process emits) a design document
         assert (
             source.startswith("design:")
             or (CAPTURES / source).is_file()
-            or (CAPTURES.parent / source).is_file()
+            or (source.startswith("ai-dynamo-") and (CAPTURES.parent / source).is_file())
         ), source
     validator = Validator(CATALOG)
     for example in examples:

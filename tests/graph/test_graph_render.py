@@ -359,11 +359,17 @@ def test_secrets_of_the_environment_are_never_resolved(
 
 
 def test_the_corrected_draft_graphs_render() -> None:
-    for name in ("graph-sdk-v2.yaml", "graph-sdk-v2-ir.yaml"):
+    for name, graph in (
+        ("graph-sdk-v2.yaml", "my-graph"),
+        ("graph-sdk-v2-ir.yaml", "dynamo-graph"),
+    ):
         text = (SAMPLES / name).read_text(encoding="utf-8")
+        components = len(yaml.safe_load(text)["components"])
         for version in ("v1beta1", "v1alpha1"):
             manifest = _render(text, image="img:1", api_version=version)
-            assert manifest["metadata"]["name"] in ("my-graph", "dynamo-graph")
+            assert manifest["metadata"]["name"] == graph
+            listed = manifest["spec"]["components" if version == "v1beta1" else "services"]
+            assert len(listed) == components
 
 
 def test_a_variable_named_like_a_generated_one_is_fine_when_nothing_generates_it() -> None:

@@ -24,10 +24,14 @@ import json
 import struct
 from typing import Any
 
-import msgpack
-
 from dynconform.contracts._io import json_view
-from dynconform.contracts.two_part import PREFIX_SIZE, FrameError, _wire_bytes, decode_frame
+from dynconform.contracts.two_part import (
+    _PREFIX,
+    PREFIX_SIZE,
+    FrameError,
+    _wire_bytes,
+    decode_frame,
+)
 
 __all__ = [
     "KV_QUERY_ENDPOINT_PREFIX",
@@ -43,7 +47,6 @@ KV_QUERY_ENDPOINT_PREFIX = "worker_kv_query_source_"
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_PREFIX = struct.Struct(">QQQ")
 
 
 def _b64(data: bytes) -> dict[str, str]:
@@ -126,14 +129,13 @@ def tcp_message_view(instance: Any) -> dict[str, Any]:
 def _decoded_body(body: bytes) -> dict[str, Any] | None:
     if not body:
         return None
-    try:
-        return {"__msgpack__": json_view(msgpack.unpackb(body, raw=False, strict_map_key=False))}
-    except Exception:  # any msgpack failure means "not msgpack"
-        pass
-    try:
-        return {"__json__": json.loads(body.decode("utf-8"))}
-    except (UnicodeDecodeError, ValueError):
-        return _b64(body)
+    view: dict[str, Any] = json_view(body)  # {"__msgpack__": ...}, else {"__bytes_b64__": ...}
+    if "__bytes_b64__" in view:
+        try:
+            return {"__json__": json.loads(body.decode("utf-8"))}
+        except (UnicodeDecodeError, ValueError):
+            pass
+    return view
 
 
 def response_frame_view(instance: Any) -> dict[str, Any]:
