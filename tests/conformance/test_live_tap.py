@@ -421,3 +421,11 @@ def test_a_worker_whose_records_are_gone_leaves_no_rule_state(tmp_path: Path) ->
             assert tap.discovery.entries() == []  # no history kept on a live tap
     (note,) = [n for n in tap.report("end").notes if "left discovery" in n]
     assert note.startswith("1 worker(s) left discovery during the tap")
+
+
+def test_interrupt_stops_a_run_without_duration() -> None:
+    with publisher() as pub:
+        tap = LiveTap(LiveTapConfig(zmq=(pub.endpoint,), scope=SCOPE))
+        report = tap.run(on_attached=lambda t: t.interrupt())
+    assert report.stopped == "interrupted"
+    assert tap.attached()

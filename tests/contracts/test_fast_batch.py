@@ -29,7 +29,7 @@ from dynconform.contracts import hashing
 from dynconform.contracts._io import RawFrame
 from dynconform.contracts._validate import _Run
 from dynconform.contracts.fast import FrameRun
-from dynconform.contracts.fast._rules import KvEventsRunner, pair_hashes
+from dynconform.contracts.fast._rules import ForwardPassRunner, KvEventsRunner, pair_hashes
 
 KV_RULES = FAST.rules.for_contract("events.kv-events")
 KV_TYPE = FAST.compiled("events.kv-events", "msgpack")
@@ -67,7 +67,7 @@ def kv_payloads(draw: st.DrawFn) -> list[Any]:
 
 
 def _state(runner: KvEventsRunner) -> tuple[Any, ...]:
-    correlator = runner._correlated()
+    correlator = runner.correlator
     return runner.last, runner.held, None if correlator is None else correlator.stored
 
 
@@ -293,3 +293,15 @@ def test_a_forgotten_worker_is_judged_again_after_it_clears_its_cache() -> None:
         frame = _kv_with_sequence(frames[0], sequence + offset, body)
         run.feed(frame.subject, frame.data)
     assert run.violations == {"kv.removed-after-stored": 1}
+
+
+def test_forgetting_a_worker_drops_its_forward_pass_counters() -> None:
+    run = FAST.frames()
+    run.feed_all([(f.subject, f.data) for f in _captured()])
+    counters = run.flow.runners["events.forward-pass-metrics"]
+    assert isinstance(counters, ForwardPassRunner)
+    (worker,) = {int(name) for name, _ in counters.last}
+    run.forget_worker(worker + 1)  # another worker: nothing dropped
+    assert counters.last
+    run.forget_worker(worker)
+    assert not counters.last

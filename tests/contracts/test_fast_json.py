@@ -101,3 +101,37 @@ def test_mutations_are_mostly_invalid_and_report_schema_rules() -> None:
 
     collect()
     assert {"schema.type", "schema.required"} <= rules
+
+
+def test_kv_events_with_integral_floats_match_the_reference() -> None:
+    # JSON Schema integers admit 1.0; the KV hash chain is then hashed the slow way.
+    from dynconform.contracts.hashing import block_hash
+
+    def stored(event_id: int, parent: float | None, blocks: list[tuple[int, float]]) -> Any:
+        return {
+            "worker_id": 1,
+            "storage_tier": "device",
+            "residency_domain": "worker",
+            "event": {
+                "event_id": event_id,
+                "dp_rank": 0,
+                "data": {
+                    "stored": {
+                        "parent_hash": parent,
+                        "start_position": None,
+                        "blocks": [
+                            {"block_hash": h, "tokens_hash": t, "mm_extra_info": None}
+                            for h, t in blocks
+                        ],
+                    }
+                },
+            },
+        }
+
+    second = block_hash(5, 7)
+    good = [stored(1, None, [(5.0, 5.0), (second, 7.0)]), stored(2, 5.0, [(block_hash(5, 9), 9.0)])]
+    report = assert_same("events.kv-events", good)
+    assert report["valid"], report
+    bad = [stored(1, None, [(5.0, 5.0), (second + 1, 7.0)])]
+    report = assert_same("events.kv-events", bad)
+    assert report["violations_by_rule"] == {"kv.block-hash-chain": 1}

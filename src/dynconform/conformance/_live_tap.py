@@ -590,7 +590,7 @@ class LiveTap(Lifecycle):
         return self.report(stopped)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        self._interrupted.set()
+        self.interrupt()
 
     def _loop(
         self,

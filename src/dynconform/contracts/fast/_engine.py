@@ -373,14 +373,9 @@ class FrameRun:
         the blocks it held, its last event IDs and forward-pass counters. Should its events
         come again, its block removals and parents are not judged until it clears its cache,
         since what it held before is not known."""
-        kv = self.flow.runners.get("events.kv-events")
-        if isinstance(kv, KvEventsRunner):
-            kv.forget(worker_id)
-        passes = self.flow.runners.get("events.forward-pass-metrics")
-        if isinstance(passes, ForwardPassRunner):
-            name = str(worker_id)
-            for key in [k for k in passes.last if k[0] == name]:
-                del passes.last[key]
+        for runner in self.flow.runners.values():
+            if isinstance(runner, KvEventsRunner | ForwardPassRunner):
+                runner.forget(worker_id)
 
     @property
     def violations(self) -> Counter[str]:

@@ -173,15 +173,13 @@ class KvEventsRunner:
         self.unknown: set[int] = set()
         # Looked up now rather than keeping ``state``: the run holds its runners, and a runner
         # holding the run would make a cycle that only the cyclic GC frees.
-        self._correlator: correlation.BlockSizeConsistent | None = None
+        #: where stored blocks go for ``mdc.block-size-consistent`` (when that rule is on)
+        self.correlator: correlation.BlockSizeConsistent | None = None
         if blocks.id in ids:
             correlator = state.correlator(blocks)
             if not isinstance(correlator, correlation.BlockSizeConsistent):
                 raise TypeError("unexpected correlator for mdc.block-size-consistent")
-            self._correlator = correlator
-
-    def _correlated(self) -> correlation.BlockSizeConsistent | None:
-        return self._correlator
+            self.correlator = correlator
 
     def forget(self, worker_id: int) -> None:
         """Drop the state kept for ``worker_id`` (all its DP ranks). Its removals and parents
@@ -194,79 +192,10 @@ class KvEventsRunner:
         self.unknown.add(worker_id)
 
     def run(self, instance: Any) -> list[Found]:
-        # (rank, found): the reference order is chain, event-id, parent, removal
-        out: list[tuple[int, Found]] = []
-        sink = self._correlated()
-        last, held_by_worker = self.last, self.held
-        check_chain, check_ids = self.chain, self.event_ids
-        unknown = self.unknown
-        for i, router_event in enumerate(instance):
-            event = router_event.event
-            worker = (router_event.worker_id, event.dp_rank)
-            known = not unknown or worker[0] not in unknown
-            check_parents, check_removals = self.parents and known, self.removals and known
-            if check_ids:
-                event_id = event.event_id
-                previous = last.get(worker)
-                last[worker] = event_id
-                if previous is not None and event_id <= previous:
-                    out.append((1, _event_id_issue(i, worker, event_id, previous)))
-            data = event.data
-            if isinstance(data, str):  # "cleared"
-                held_by_worker.pop(worker, None)
-                unknown.discard(worker[0])
-                continue
-            tiers = held_by_worker.get(worker)
-            if tiers is None:
-                tiers = held_by_worker[worker] = {}
-            tier = router_event.storage_tier
-            held = tiers.get(tier)
-            if held is None:
-                held = tiers[tier] = set()
-            stored = data.stored
-            if stored is UNSET:
-                removed = data.removed.block_hashes
-                if check_removals and removed and not held.issuperset(removed):
-                    for issue in _removal_issues(i, worker, tier, held, removed):
-                        out.append((3, issue))
-                held.difference_update(removed)
-                continue
-            parent = stored.parent_hash
-            if (
-                check_parents
-                and parent is not None
-                and parent not in held
-                and not any(parent in blocks for blocks in tiers.values())
-            ):
-                out.append((2, _parent_issue(i, worker, parent)))
-            blocks = stored.blocks
-            if len(blocks) == 1:  # the common case, without the lists
-                block = blocks[0]
-                block_hash, tokens = block.block_hash, block.tokens_hash
-                if check_chain:
-                    expected = tokens if parent is None else _XXH3(_pack(parent, tokens), _SEED)
-                    if block_hash != expected:
-                        out.append((0, _chain_issue(i, 0, block_hash, expected, parent, tokens)))
-                held.add(block_hash)
-                if sink is not None:
-                    sink.add_stored([block_hash])
-                continue
-            if not blocks:
-                continue
-            pairs = list(map(_BLOCK, blocks))
-            hashes, tokens_list = zip(*pairs, strict=True)
-            if check_chain:
-                out += [(0, issue) for issue in _chain_issues(i, parent, hashes, tokens_list)]
-            held.update(hashes)
-            if sink is not None:
-                sink.add_stored(list(hashes))
-        if out:
-            out.sort(key=_rank)
-            return [issue for _, issue in out]
-        return []
+        return self.run_batch([instance]).get(0, [])
 
     def run_batch(self, payloads: list[Any]) -> dict[int, list[Found]]:
-        """What :meth:`run` finds for each payload (by position) when run on them in order.
+        """What the rules find in each payload (by position), run on them in order.
 
         The fields of all router events and stored blocks are gathered a field at a time
         (list comprehensions read Struct fields faster than attrgetter), block hashes are
@@ -296,29 +225,15 @@ class KvEventsRunner:
         found: dict[int, list[tuple[int, Found]]] = {}
         owners = _Owners(payloads)
         if self.chain and blocks:
-            try:
-                self._check_chain(hashes, tokens, sizes, parents, found, owners)
-            except (struct.error, TypeError):  # integral floats: the event by event path
-                return {j: f for j, p in enumerate(payloads) if (f := self.run(p))}
-        correlator = self._correlated()
+            self._check_chain(hashes, tokens, sizes, parents, found, owners)
         workers = [e.worker_id for e in events]
         ranks = [e.dp_rank for e in inner]
         if self.event_ids:
             self._check_ids(workers, ranks, [e.event_id for e in inner], found, owners)
         tiers = [e.storage_tier for e in events]
-        size = len(events)
-        if (
-            not cleared
-            and workers.count(workers[0]) == size
-            and ranks.count(ranks[0]) == size
-            and tiers.count(tiers[0]) == size
-        ):
-            worker = (workers[0], ranks[0])
-            self._replay_one(worker, tiers[0], datas, hashes, sizes, found, owners)
-        else:
-            self._replay(workers, ranks, tiers, datas, hashes, sizes, parents, found, owners)
-        if correlator is not None and hashes:
-            correlator.add_stored(hashes)
+        self._replay(workers, ranks, tiers, datas, hashes, sizes, parents, found, owners)
+        if self.correlator is not None and hashes:
+            self.correlator.add_stored(hashes)
         return {j: [issue for _, issue in sorted(f, key=_rank)] for j, f in found.items()}
 
     @staticmethod
@@ -336,18 +251,17 @@ class KvEventsRunner:
         # spare slot at the end for batches without blocks there
         chained: list[int | None] = [None, *hashes]
         list(map(chained.__setitem__, starts, parents))
-        if None in parents:
-            bare = [
-                k for k, size, p in zip(starts, sizes, parents, strict=True) if p is None and size
-            ]
-            for k in bare:
-                chained[k] = 0
+        # the first block of a chain has no parent: its hash is its tokens hash
+        bare = [k for k, size, p in zip(starts, sizes, parents, strict=True) if p is None and size]
+        for k in bare:
+            chained[k] = 0
+        try:
             expected = pair_hashes(chained, tokens)
-            for k in bare:
-                expected[k] = tokens[k]
-                chained[k] = None
-        else:
-            expected = pair_hashes(chained, tokens)
+        except (struct.error, TypeError):  # integral floats (1.0) are JSON Schema integers too
+            expected = list(map(hashing.block_hash, chained[: len(tokens)], tokens))
+        for k in bare:
+            expected[k] = tokens[k]
+            chained[k] = None
         if expected == hashes:
             return
         store = 0
@@ -389,20 +303,29 @@ class KvEventsRunner:
         """The blocks each worker holds, event by event: ``kv.parent-stored`` and
         ``kv.removed-after-stored``."""
         held_by_worker, unknown = self.held, self.unknown
+        size = len(datas)
+        # most batches hold the events of one worker, DP rank and tier: then the held blocks
+        # are looked up once (and again only after a "cleared")
+        alone = (
+            workers.count(workers[0]) == size
+            and ranks.count(ranks[0]) == size
+            and tiers.count(tiers[0]) == size
+        )
         offset = stored = 0
-        for e, worker, tier, data in zip(count(), zip(workers, ranks, strict=True), tiers, datas):
+        at: tuple[int, int, str] | None = None  # the worker, DP rank and tier of `held`
+        for e, data in enumerate(datas):
             if data.__class__ is str:  # "cleared"
-                held_by_worker.pop(worker, None)
-                unknown.discard(worker[0])
+                held_by_worker.pop((workers[e], ranks[e]), None)
+                unknown.discard(workers[e])
+                at = None
                 continue
-            known = not unknown or worker[0] not in unknown
-            check_parents, check_removals = self.parents and known, self.removals and known
-            tiers_held = held_by_worker.get(worker)
-            if tiers_held is None:
-                tiers_held = held_by_worker[worker] = {}
-            held = tiers_held.get(tier)
-            if held is None:
-                held = tiers_held[tier] = set()
+            if at is None or (not alone and at != (workers[e], ranks[e], tiers[e])):
+                worker, tier = (workers[e], ranks[e]), tiers[e]
+                at = (*worker, tier)
+                tiers_held = held_by_worker.setdefault(worker, {})
+                held = tiers_held.setdefault(tier, set())
+                known = not unknown or worker[0] not in unknown
+                check_parents, check_removals = self.parents and known, self.removals and known
             if data.stored is UNSET:
                 removed = data.removed.block_hashes
                 if check_removals and removed and not held.issuperset(removed):
@@ -424,52 +347,6 @@ class KvEventsRunner:
                 found.setdefault(position, []).append((2, _parent_issue(i, worker, parent)))
             if size:
                 held.update(hashes[offset : offset + size])
-                offset += size
-
-    def _replay_one(
-        self,
-        worker: tuple[int, int],
-        tier: str,
-        datas: list[Any],
-        hashes: list[int],
-        sizes: list[int],
-        found: dict[int, list[tuple[int, Found]]],
-        owners: _Owners,
-    ) -> None:
-        """:meth:`_replay` for events of one worker, DP rank and tier, none of them cleared."""
-        tiers_held = self.held.get(worker)
-        if tiers_held is None:
-            tiers_held = self.held[worker] = {}
-        held = tiers_held.get(tier)
-        if held is None:
-            held = tiers_held[tier] = set()
-        known = worker[0] not in self.unknown
-        check_parents, check_removals = self.parents and known, self.removals and known
-        holds, update, drop = held.issuperset, held.update, held.difference_update
-        offset = stored = 0
-        for e, data in enumerate(datas):
-            store = data.stored
-            if store is UNSET:
-                removed = data.removed.block_hashes
-                if check_removals and removed and not holds(removed):
-                    position, i = owners.event(e)
-                    for issue in _removal_issues(i, worker, tier, held, removed):
-                        found.setdefault(position, []).append((3, issue))
-                drop(removed)
-                continue
-            parent = store.parent_hash
-            if (
-                check_parents
-                and parent is not None
-                and parent not in held
-                and not any(parent in blocks for blocks in tiers_held.values())
-            ):
-                position, i = owners.event(e)
-                found.setdefault(position, []).append((2, _parent_issue(i, worker, parent)))
-            size = sizes[stored]
-            stored += 1
-            if size:
-                update(hashes[offset : offset + size])
                 offset += size
 
 
@@ -531,7 +408,6 @@ def _rank(item: tuple[int, Found]) -> int:
     return item[0]
 
 
-_BLOCK = operator.attrgetter("block_hash", "tokens_hash")
 _PACK = struct.Struct("<QQ").pack
 #: below this many blocks, hashing them one by one is cheaper than :func:`pair_hashes`' setup
 _PAIRS_AT_ONCE = 64
@@ -566,13 +442,6 @@ def pair_hashes(parents: Sequence[int | None], tokens: Sequence[int]) -> list[in
     return list(map(_XXH3, inputs, repeat(_SEED)))
 
 
-def _pack(parent: int, tokens: int) -> bytes:
-    try:
-        return _PACK(parent, tokens)
-    except struct.error:  # integral floats (1.0) are JSON Schema integers too
-        return _PACK(int(parent), int(tokens))
-
-
 _XXH3 = xxhash.xxh3_64_intdigest
 _SEED = hashing.SEED
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -587,30 +456,6 @@ def _chain_issue(
         f"block_hash {block_hash} != {expected}, the hash of parent {parent} and "
         f"tokens_hash {tokens}",
     )
-
-
-def _chain_issues(
-    i: int, parent: int | None, hashes: Sequence[int], tokens: Sequence[int]
-) -> list[Found]:
-    """``kv.block-hash-chain`` for one stored batch (hashed in C, explained in Python)."""
-    parents = [parent, *hashes[:-1]]
-    try:
-        if parent is None:
-            expected = [
-                tokens[0],
-                *map(_XXH3, map(_PACK, parents[1:], tokens[1:]), repeat(_SEED)),
-            ]
-        else:
-            expected = list(map(_XXH3, map(_PACK, parents, tokens), repeat(_SEED)))
-    except struct.error:  # integral floats: the slow path, as the reference rule does
-        expected = [hashing.block_hash(p, t) for p, t in zip(parents, tokens, strict=True)]
-    if expected == list(hashes):
-        return []
-    return [
-        _chain_issue(i, j, hashes[j], expected[j], parents[j], tokens[j])
-        for j in range(len(hashes))
-        if hashes[j] != expected[j]
-    ]
 
 
 def _event_id_issue(i: int, worker: tuple[int, int], event_id: int, previous: int) -> Found:
@@ -648,6 +493,12 @@ class ForwardPassRunner:
         self.enabled = bool(rules)
         #: last counter_id per (worker_id, dp_rank)
         self.last: dict[tuple[str, int], int] = {}
+
+    def forget(self, worker_id: int) -> None:
+        """Drop the counters of ``worker_id`` (all its DP ranks)."""
+        name = str(worker_id)  # forward-pass metrics name their worker as a string
+        for key in [k for k in self.last if k[0] == name]:
+            del self.last[key]
 
     @staticmethod
     def regression(key: tuple[str, int], counter: int, previous: int) -> Found:
