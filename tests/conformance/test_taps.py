@@ -186,3 +186,44 @@ def test_nats_tap_splits_event_and_request_planes(tmp_path: Path) -> None:
     assert tap.other >= 1
     frames = Validator().validate_stream("request-plane.frame", [request["decoded"]])
     assert frames.ok, frames.violations[:3]
+
+
+def test_nats_tap_routes_each_subject_to_its_plane_kept_or_handed_on(tmp_path: Path) -> None:
+    """The same routing whether messages are kept or go raw to ``on_frame``."""
+    import base64
+
+    request = next(m for m in NATS if m["plane"] == "request_plane")
+    event = next(m for m in NATS if m["plane"] == "event_plane")
+    endpoint = {
+        "path": "v1/instances/x",
+        "value": {"type": "Endpoint", "transport": {"nats_tcp": request["subject"]}},
+    }
+    write_records(tmp_path, [endpoint])
+    discovery = FileDiscoveryTap(tmp_path, ttl=30)
+    discovery.poll_once()
+    raw_event = msgpack.packb(_wire_envelope(event))
+    raw_request = base64.b64decode(request["decoded"]["__bytes_b64__"])
+    traffic = [
+        (event["subject"], raw_event),
+        (request["subject"], raw_request),
+        ("unrelated.subject", b"x"),
+    ]
+    kept = NatsTap("nats://127.0.0.1:1", discovery)
+    handed = NatsTap("nats://127.0.0.1:1", discovery)
+    sunk: list[tuple[str, str, bytes]] = []
+    handed.on_frame = lambda plane, subject, data: sunk.append((plane, subject, data))
+    for subject, data in traffic:
+        kept._route(subject, data)
+        handed._route(subject, data)
+    assert [(m["plane"], m["subject"]) for m in kept.messages(None)] == [
+        ("event_plane", event["subject"]),
+        ("request_plane", request["subject"]),
+    ]
+    assert kept.messages()[0]["decoded"] == event["decoded"]
+    assert kept.messages("request_plane")[0]["decoded"] == request["decoded"]
+    assert sunk == [
+        ("event_plane", event["subject"], raw_event),
+        ("request_plane", request["subject"], raw_request),
+    ]
+    assert handed.count() == 0
+    assert (kept.other, handed.other) == (1, 1)

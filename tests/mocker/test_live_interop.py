@@ -16,25 +16,23 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dynconform.conformance._launch import free_port, free_system_port
+from dynconform.conformance._launch import free_port, free_system_port, wait_for_model
+from dynconform.conformance._process import ManagedProcess, ProcessSpec
 from dynconform.conformance._provision import provision_dynamo
 from dynconform.contracts import Validator
 from dynconform.mocker.discovery import read_file_store
 from dynconform.mocker.event_plane import EventMessage, zmq_messages
 from dynconform.mocker.request_plane import RequestPlaneClient
-from dynconform.services import stop_group
 
 VERSION = os.environ.get("DYNCONFORM_DYNAMO_VERSION", "")
 
@@ -54,54 +52,31 @@ INCOMPATIBLE = re.compile(
 PLANES = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
 
 
-@dataclass
-class Proc:
-    """A process in its own session, logging to a file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> None:
-        stop_group(self.process)
-
-
 @contextlib.contextmanager
-def _processes(tmp: Path) -> Iterator[dict[str, Any]]:
-    started: dict[str, Proc] = {}
+def _processes(tmp: Path) -> Iterator[Callable[[str, list[str], dict[str, str]], ManagedProcess]]:
+    """A function that starts a process in ``tmp`` (its log there); all stop at the end."""
+    started: list[ManagedProcess] = []
 
-    def start(name: str, argv: list[str], env: dict[str, str]) -> Proc:
-        log = tmp / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=tmp,
-                env={**os.environ, **env},
-                start_new_session=True,
-            )
-        started[name] = Proc(name, process, log)
-        return started[name]
+    def start(name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        started.append(ManagedProcess(ProcessSpec(name, tuple(argv), env, cwd=tmp), tmp))
+        return started[-1]
 
     try:
-        yield {"start": start, "procs": started}
+        yield start
     finally:
-        for proc in reversed(list(started.values())):
+        for proc in reversed(started):
             proc.stop()
+
+
+def _log(proc: ManagedProcess) -> str:
+    """A process's log without its ANSI colours."""
+    text = proc.log_path.read_text(encoding="utf-8", errors="replace")
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 @pytest.fixture(scope="module")
 def real_python() -> Path:
     return provision_dynamo(VERSION)
-
-
-def _plain(log: str) -> str:
-    """A log without its ANSI colours."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", log)
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -122,18 +97,6 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def _wait_for_model(url: str, procs: dict[str, Proc], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs.values():
-            assert proc.process.poll() is None, f"{proc.name} exited: {proc.text()[-2000:]}"
-        with contextlib.suppress(OSError, ValueError):
-            if "tiny" in [m["id"] for m in json.loads(_get(url + "/v1/models"))["data"]]:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never listed the model")
 
 
 def _sse(text: str) -> list[dict[str, Any]]:
@@ -186,8 +149,8 @@ def test_real_frontend_serves_through_the_reference_worker(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with _processes(tmp_path) as run:
-        run["start"](
+    with _processes(tmp_path) as start:
+        worker = start(
             "worker",
             [
                 sys.executable, "-m", "dynconform.mocker.worker",
@@ -198,7 +161,7 @@ def test_real_frontend_serves_through_the_reference_worker(
             ],
             {},
         )  # fmt: skip
-        frontend = run["start"](
+        frontend = start(
             "frontend",
             [
                 str(real_python), "-m", "dynamo.frontend", "--http-host", "127.0.0.1",
@@ -206,7 +169,7 @@ def test_real_frontend_serves_through_the_reference_worker(
             ],
             _env(tmp_path),
         )  # fmt: skip
-        _wait_for_model(url, run["procs"])
+        wait_for_model(url, "tiny", 120.0, [worker, frontend])
         _exercise(url)
 
         def metrics() -> str:
@@ -230,7 +193,7 @@ def test_real_frontend_serves_through_the_reference_worker(
         errors = "dynamo_component_router_active_sequence_zmq_ingress_payload_decode_errors_total"
         assert _metric(final, errors) == 0
         assert _metric(final, "dynamo_component_kv_cache_event_warnings") == 0
-        log = _plain(frontend.text())
+        log = _log(frontend)
         assert not INCOMPATIBLE.findall(log), INCOMPATIBLE.findall(log)[:5]
         assert " ERROR " not in log
         # the worker counted the five generate requests, not the router's KV state query
@@ -307,8 +270,8 @@ def test_reference_frontend_serves_through_the_real_worker(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     disc = tmp_path / "kv"
-    with _processes(tmp_path) as run:
-        worker = run["start"](
+    with _processes(tmp_path) as start:
+        worker = start(
             "worker",
             [
                 str(real_python), "-m", "dynamo.mocker", "--model-path", str(tiny_model_path),
@@ -316,7 +279,7 @@ def test_reference_frontend_serves_through_the_real_worker(
             ],
             _env(tmp_path) | {"DYN_SYSTEM_PORT": str(free_system_port())},
         )  # fmt: skip
-        run["start"](
+        frontend = start(
             "frontend",
             [
                 sys.executable, "-m", "dynconform.mocker.frontend", "--http-host", "127.0.0.1",
@@ -324,7 +287,7 @@ def test_reference_frontend_serves_through_the_real_worker(
             ],
             {},
         )  # fmt: skip
-        _wait_for_model(url, run["procs"])
+        wait_for_model(url, "tiny", 120.0, [worker, frontend])
 
         async def scenario() -> tuple[list[EventMessage], int]:
             seen: list[EventMessage] = []
@@ -341,7 +304,7 @@ def test_reference_frontend_serves_through_the_real_worker(
 
         seen, killed = asyncio.run(scenario())
         assert killed == 3
-        log = _plain(worker.text())
+        log = _log(worker)
         cancelled = r'request cancellation received.*"live-interop-kill".*signal="kill"'
         assert re.search(cancelled, log), log[-3000:]
         # the HTTP client that hung up mid-stream got its request cancelled too, although

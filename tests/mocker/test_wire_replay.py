@@ -179,7 +179,7 @@ def test_generate_stream_is_framed_like_the_real_worker(
     assert subject_of(stream) == subject
     # the same control frames, byte for byte (the handshake names our subject)
     assert mine_frames[0] == split_frames(with_subject(real, subject))[0]
-    assert mine_frames[1] == real_frames[1] == split_frames(real)[1]
+    assert mine_frames[1] == real_frames[1]
     assert mine_frames[-2:] == real_frames[-2:]
     # items of the same shape, as many tokens (max_tokens), the same end
     mine_items, real_items = _items(stream), _items(real)

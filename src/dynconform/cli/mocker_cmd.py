@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.mocker.faults import FAULT_TYPES
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir
+from dynconform.mocker.routing import ROUTER_MODES
 from dynconform.mocker.serve import ServeError, ServeOptions, serve
 from dynconform.mocker.violations import VIOLATIONS
 
@@ -74,7 +76,7 @@ def _add_serve(msub: Any) -> None:
     p.add_argument("--lease-ttl", type=int, default=10, help="discovery lease TTL in seconds")
     p.add_argument(
         "--router-mode",
-        choices=("round-robin", "random", "kv"),
+        choices=ROUTER_MODES,
         default="round-robin",
         help="how the frontend picks a worker (kv: by cached prefix blocks and load)",
     )
@@ -87,7 +89,7 @@ def _add_serve(msub: Any) -> None:
     )
     p.add_argument("--failure-rate", type=float, default=0.0, help="fraction of failed requests")
     p.add_argument(
-        "--failure-types", default="500", help="comma-separated: 429,500,503,context_length"
+        "--failure-types", default="500", help=f"comma-separated: {','.join(FAULT_TYPES)}"
     )
     p.add_argument("--crash-after-tokens", type=int, metavar="N", help="worker 0 exits after N")
     p.add_argument("--stall-after-tokens", type=int, metavar="N", help="worker 0 stalls after N")

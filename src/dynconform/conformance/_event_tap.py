@@ -380,23 +380,19 @@ class NatsTap(EventTap):
                 await nc.close()
 
     def _route(self, subject: str, data: bytes) -> None:
-        sink = self.on_frame
-        if sink is not None:
-            if subject.startswith("namespace."):
-                sink("event_plane", subject, data)
-            elif subject in self.request_subjects():
-                sink("request_plane", subject, data)
-            else:
-                with self._lock:
-                    self.other += 1
-            return
         if subject.startswith("namespace."):
-            self._keep(
-                {"subject": subject, "plane": "event_plane", "decoded": _envelope_view(data)}
-            )
+            plane = "event_plane"
         elif subject in self.request_subjects():
-            view = {"__bytes_b64__": base64.b64encode(data).decode("ascii")}
-            self._keep({"subject": subject, "plane": "request_plane", "decoded": view})
+            plane = "request_plane"
         else:
             with self._lock:
                 self.other += 1
+            return
+        sink = self.on_frame
+        if sink is not None:
+            sink(plane, subject, data)
+        elif plane == "event_plane":
+            self._keep({"subject": subject, "plane": plane, "decoded": _envelope_view(data)})
+        else:
+            view = {"__bytes_b64__": base64.b64encode(data).decode("ascii")}
+            self._keep({"subject": subject, "plane": plane, "decoded": view})

@@ -107,6 +107,11 @@ class KvIndex:
         self._blocks.pop(worker, None)
 
 
+def _block_count(tokens: int, block_size: int) -> int:
+    """The KV blocks ``tokens`` tokens occupy (none without a block size)."""
+    return -(-tokens // block_size) if block_size > 0 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """How a candidate worker scores for one request (lower ``cost`` wins)."""
@@ -157,7 +162,7 @@ class Router:
     ) -> list[Score]:
         """The KV score of each instance for a prompt, best first."""
         hashes = [h for h, _ in chain_hashes(token_ids, block_size)] if block_size > 0 else []
-        blocks = -(-len(token_ids) // block_size) if block_size > 0 else 0
+        blocks = _block_count(len(token_ids), block_size)
         out = []
         for instance_id in instance_ids:
             overlap = self.index.overlap(instance_id, hashes)
@@ -170,15 +175,14 @@ class Router:
     def started(self, instance_id: int, prompt_tokens: int, block_size: int) -> None:
         """A request of ``prompt_tokens`` tokens went to ``instance_id``."""
         self._in_flight[instance_id] = self.in_flight(instance_id) + 1
-        blocks = -(-prompt_tokens // block_size) if block_size > 0 else 0
+        blocks = _block_count(prompt_tokens, block_size)
         self._active_blocks[instance_id] = self._active_blocks.get(instance_id, 0) + blocks
 
     def finished(self, instance_id: int, prompt_tokens: int, block_size: int) -> None:
         """A request that :meth:`started` ended."""
         self._in_flight[instance_id] = max(0, self.in_flight(instance_id) - 1)
-        blocks = -(-prompt_tokens // block_size) if block_size > 0 else 0
-        left = max(0, self._active_blocks.get(instance_id, 0) - blocks)
-        self._active_blocks[instance_id] = left
+        left = self._active_blocks.get(instance_id, 0) - _block_count(prompt_tokens, block_size)
+        self._active_blocks[instance_id] = max(0, left)
 
 
 class KvEventSubscriber:

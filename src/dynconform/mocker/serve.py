@@ -101,9 +101,12 @@ def check_options(options: ServeOptions) -> frozenset[str]:
         raise ServeError(f"--num-gpu-blocks must be positive, got {options.num_gpu_blocks}")
     if options.speedup_ratio < 0:
         raise ServeError(f"--speedup-ratio must not be negative, got {options.speedup_ratio}")
-    if options.router_mode not in ("round-robin", "random", "kv"):
+    from dynconform.mocker.routing import ROUTER_MODES  # imports zmq: only when serving
+
+    if options.router_mode not in ROUTER_MODES:
+        *others, last = ROUTER_MODES
         raise ServeError(
-            f"--router-mode must be round-robin, random or kv, not {options.router_mode!r}"
+            f"--router-mode must be {', '.join(others)} or {last}, not {options.router_mode!r}"
         )
     try:
         check_faults(options.failure_rate, options.failure_types)
