@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from reports_helpers import PKGX, RUN_CHECKS, VIOLATION, Index, build_wheel
+from reports_helpers import PKGX, RUN_CHECKS, VIOLATION, Index
 
 from conformance.conformance_helpers import assert_no_process_left
 from dynconform.reports import ConformanceReport, StabilityReport, load_report
 from dynconform.stability import LoadOptions, PipOptions
+from stability.stability_helpers import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the published ai-dynamo 1.0.0 -> 1.6.1 stability report (``report stability`` output)

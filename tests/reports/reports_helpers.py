@@ -1,37 +1,15 @@
-"""Helpers of the report tests: fixture packages as wheels in a local index."""
+"""Helpers of the report tests: Markdown tables, the reference run, a fixture package."""
 
 from __future__ import annotations
 
 import contextlib
-import textwrap
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from dynconform.stability import LoadOptions
-
-
-def build_wheel(dest: Path, name: str, version: str, files: Mapping[str, str]) -> Path:
-    """A minimal valid pure-Python wheel."""
-    dist = name.replace("-", "_")
-    path = dest / f"{dist}-{version}-py3-none-any.whl"
-    dest.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w") as zf:
-        for rel, text in files.items():
-            zf.writestr(rel, textwrap.dedent(text).lstrip("\n"))
-        info = f"{dist}-{version}.dist-info"
-        zf.writestr(
-            f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        )
-        zf.writestr(
-            f"{info}/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        )
-        zf.writestr(f"{info}/RECORD", "")
-    return path
 
 
 def table_rows(markdown: str, header: str) -> list[list[str]]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from html_samples import conformance_report
 from reports_helpers import RUN_CHECKS, VIOLATION, table_rows
 
 from dynconform.reports import (
@@ -172,6 +175,16 @@ def test_junit_of_both_kinds(run_report: ConformanceReport, published: Stability
     assert len(failing) == sum(1 for s in published.steps if not s.passed)
 
 
+def test_junit_counts_are_the_outcomes_of_its_test_cases() -> None:
+    # one required failure, one error, and three skipped: a recommended failure, a skipped
+    # check and a known deviation
+    suite = ET.fromstring(junit_xml(conformance_report(hostile=False)))
+    counts = {k: suite.get(k) for k in ("failures", "errors", "skipped")}
+    assert counts == {"failures": "1", "errors": "1", "skipped": "3"}
+    for tag, attribute in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+        assert len(suite.findall(f"testcase/{tag}")) == int(counts[attribute] or 0)
+
+
 def test_junit_drops_characters_xml_cannot_hold(hostile: ConformanceReport) -> None:
     ET.fromstring(junit_xml(hostile))  # the ANSI escape would make it unreadable
 
@@ -222,3 +235,17 @@ def test_terminal_of_stability(published: StabilityReport) -> None:
     assert text.splitlines()[0] == "API stability of ai-dynamo 1.0.0 -> 1.6.1"
     assert f"{len(published.violations)} policy violations -> FAIL" in text
     assert "1.5.1 -> 1.6.0" in text
+
+
+def test_rich_loads_with_the_first_terminal_output_only() -> None:
+    """Importing the reports package (the runner and its pytest plugin do) leaves rich out."""
+    code = (
+        "import sys; import dynconform.reports as r; before = 'rich' in sys.modules; "
+        "tap = r.TapReport(source={}, date='d', dynconform_version='0', seconds=1.0, "
+        "stopped='end', events=3); text = r.terminal(tap, color=False); "
+        "print(before, 'rich' in sys.modules, text.splitlines()[0])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "False True tap: 3 events, 0 records in 1.0 s (stopped: end)"

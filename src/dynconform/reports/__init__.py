@@ -1,9 +1,11 @@
-"""The versioned report models and their writers (JSON, YAML, JUnit XML, terminal).
+"""The versioned report models and their writers (JSON, YAML, JUnit XML, Markdown, GitHub
+annotations, HTML, terminal; :func:`render` picks one by name).
 
-Two kinds share ``apiVersion: dynconform.dev/v1alpha1``: a :class:`ConformanceReport` holds
+Three kinds share ``apiVersion: dynconform.dev/v1alpha1``: a :class:`ConformanceReport` holds
 the implementation under test, each check's result and the success/partial/failure outcome
 of every profile; a :class:`StabilityReport` holds a package's API and surface changes
-release by release with the tier policy's verdicts. :func:`load_report` reads either::
+release by release with the tier policy's verdicts; a :class:`TapReport` holds what a live
+tap of a deployment saw. :func:`load_report` reads any of them::
 
     from dynconform.reports import load_report, junit_xml
 

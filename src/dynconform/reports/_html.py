@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import shlex
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -511,13 +512,13 @@ def _step_violations(report: StabilityReport, step: StabilityStep) -> str:
     return "".join(parts)
 
 
-def _tier_chart(report: StabilityReport) -> str:
-    tiers = [*TIERS, *sorted({f.tier for f in report.findings} - set(TIERS))]
+def _tier_chart(report: StabilityReport, tiers: Sequence[str]) -> str:
+    """Findings per tier of each step; ``tiers`` in the order of the report's counts."""
     series = [Series(t, *_TIER_COLORS.get(t, ("#666666", "#ffffff"))) for t in tiers]
-    rows = [
-        (_step_name(s), [sum(1 for f in s.findings if f.tier == t) for t in tiers])
-        for s in report.steps
-    ]
+    rows = []
+    for s in report.steps:
+        per_tier = Counter(f.tier for f in s.findings)
+        rows.append((_step_name(s), [per_tier[t] for t in tiers]))
     svg = stacked_bars(
         "chart-tiers", "Findings per tier and release", rows, series, unit="findings"
     )
@@ -602,7 +603,7 @@ def _stability(report: StabilityReport, data: Mapping[str, Any]) -> str:
         or "<p class='empty'>No policy violation.</p>",
         "</section>",
         "<section id='tiers'><h2>Findings per tier</h2>",
-        _tier_chart(report),
+        _tier_chart(report, list(totals)),
         _table(
             "Totals per tier",
             ["tier", *count_keys],

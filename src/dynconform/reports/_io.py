@@ -1,4 +1,4 @@
-"""Write and read reports (conformance and stability) as JSON and YAML.
+"""Write and read reports (conformance, stability and tap) as JSON and YAML.
 
 Every serialised form goes through the redaction pass first, so a secret that reached a
 report (an env var value, a URL's password) is never written.

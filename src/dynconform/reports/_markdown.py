@@ -166,6 +166,11 @@ def _conformance(report: ConformanceReport, limit: int) -> str:
 #: tiers whose removals are listed (the others promise nothing)
 _PROMISED = ("stable", "beta")
 _STEP_COLUMNS = ("added", "deprecated", "removed", "breaking", "violation", "waived")
+_TIER_COLUMNS = (*_STEP_COLUMNS, "reported")
+_TIER_HEAD = [
+    "| Tier | Added | Deprecated | Removed | Incompatible | Violations | Waived | Reported |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+]
 
 
 def _count_cells(counts: TierCounts, columns: Sequence[str] = _STEP_COLUMNS) -> str:
@@ -192,13 +197,10 @@ def _step_section(step: StabilityStep, limit: int) -> list[str]:
         f"{total.breaking} incompatible)"
     )
     lines = ["", f"<details><summary>{summary}</summary>", ""]
-    lines += [
-        "| Tier | Added | Deprecated | Removed | Incompatible | Violations | Waived | Reported |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines += _TIER_HEAD
     for tier, c in counts.items():
         if not c.empty:
-            cells = _count_cells(c, (*_STEP_COLUMNS, "reported"))
+            cells = _count_cells(c, _TIER_COLUMNS)
             lines.append(f"| {_md(tier, 40)} | {cells} |")
     tiers = {t: i for i, t in enumerate(TIERS)}
 
@@ -257,11 +259,10 @@ def _stability(report: StabilityReport, limit: int) -> str:
         f"Tiers: {_md(report.tiers_origin, 200)}; "
         f"deprecation period in releases: {periods or 'defaults'}.",
         "",
-        "| Tier | Added | Deprecated | Removed | Incompatible | Violations | Waived | Reported |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *_TIER_HEAD,
     ]
     for tier, c in report.counts.items():
-        lines.append(f"| {_md(tier, 40)} | {_count_cells(c, (*_STEP_COLUMNS, 'reported'))} |")
+        lines.append(f"| {_md(tier, 40)} | {_count_cells(c, _TIER_COLUMNS)} |")
     lines += [
         "",
         "| Release step | Verdict | Added | Deprecated | Removed | Incompatible | Violations "
