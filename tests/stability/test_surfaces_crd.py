@@ -15,10 +15,13 @@ from surfaces_helpers import V1, write_tree
 from dynconform.cli import main
 from dynconform.contracts import InputError
 from dynconform.stability import (
+    ApiReport,
     Status,
+    SurfaceSnapshot,
     Tier,
     collect_crds,
     diff_crds,
+    judge_history,
     judge_surfaces,
     snapshot_surfaces,
 )
@@ -167,3 +170,38 @@ def test_enum_restriction_lifted() -> None:
     new["Widget"].versions["v1"].fields["spec.color"].enum = None
     got = {(f.kind, f.path, f.message) for f in diff_crds(old, new)}
     assert got == {("crd-enum-added", f"{V}.spec.color", "values no longer restricted")}
+
+
+def test_deprecated_list_field_covers_its_items() -> None:
+    """Removing a field of the items of a deprecated list is covered by that deprecation."""
+    old = SurfaceSnapshot("crds", version="1", crds=collect_crds([R1]))
+    new = SurfaceSnapshot("crds", version="2", crds=copy.deepcopy(old.crds))
+    del new.crds["Widget"].versions["v1"].fields["spec.ports[].port"]
+    lenient = {"crd": {Tier.STABLE: 1}}
+    path = f"{V}.spec.ports[].port"
+    assert _status(judge_surfaces(old, new, kind_periods=lenient), path) is Status.VIOLATION
+    old.crds["Widget"].versions["v1"].fields["spec.ports"].deprecated = True
+    assert _status(judge_surfaces(old, new, kind_periods=lenient), path) is Status.ALLOWED
+    history = judge_history([old, new], kind_periods=lenient).history
+    assert sorted(history.first_seen) == [
+        f"{V}.spec.legacy",
+        f"{V}.spec.ports",
+        "crd:Widget.v1beta1",
+    ]
+
+
+def _status(report: ApiReport, path: str) -> Status:
+    (finding,) = [f for f in report.findings if f.path == path]
+    return finding.status
+
+
+def test_the_same_crd_in_two_places_is_listed_once(tmp_path: Path) -> None:
+    for where in ("chart/crds", "operator/config/crd"):
+        (tmp_path / where).mkdir(parents=True)
+        shutil.copy(R1, tmp_path / where / "widgets.yaml")
+    other = R1.read_text().replace("group: demo.dev", "group: other.dev")
+    (tmp_path / "operator" / "config" / "crd" / "other.yaml").write_text(other)
+    crds = collect_crds([tmp_path])
+    assert sorted(crds) == ["Widget", "other.dev/Widget"]
+    assert crds["Widget"].location == "chart/crds/widgets.yaml"
+    assert crds["other.dev/Widget"].group == "other.dev"

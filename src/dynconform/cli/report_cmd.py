@@ -14,8 +14,6 @@ from dynconform.stability import stability_history
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
-STABILITY_FORMATS = ("markdown", "html", "json", "yaml", "terminal", "github", "junit")
-
 
 def add_report(sub: Any) -> None:
     """Add the ``report`` command group to an argparse subparsers object."""
@@ -82,7 +80,7 @@ def add_report(sub: Any) -> None:
     stab.add_argument("--jobs", type=int, default=2, help="parallel snapshot builds (default 2)")
     stab.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
     stab.add_argument(
-        "--format", choices=STABILITY_FORMATS, default="terminal", help="default: terminal"
+        "--format", choices=RENDER_FORMATS, default="terminal", help="default: terminal"
     )
     stab.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     _add_load(stab)

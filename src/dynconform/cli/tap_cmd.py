@@ -18,7 +18,7 @@ from dynconform.conformance import (
 )
 from dynconform.contracts import InputError
 from dynconform.contracts.fast import ReplayProgress, ReplaySummary, replay
-from dynconform.reports import TapReport, redact, redact_data, write_tap_report
+from dynconform.reports import TapReport, redact, report_json, write_tap_report
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -285,7 +285,7 @@ def _live(args: argparse.Namespace) -> int:
     if args.report is not None:
         write_tap_report(report, Path(args.report))
     if args.json:
-        print(json.dumps(redact_data(report.to_dict()), indent=2))
+        sys.stdout.write(report_json(report))
     else:
         print(format_live(report, args.max))
     if report.stopped == "interrupted":

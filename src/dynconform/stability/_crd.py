@@ -24,12 +24,12 @@ from typing import Any
 import yaml
 
 from dynconform.contracts import InputError
-from dynconform.stability._findings import Finding, value_changes
+from dynconform.stability._findings import Finding, parent_path, value_changes
+from dynconform.stability._markers import says_deprecated
 from dynconform.stability._model import Tier
 
 _CRD_API = "apiextensions.k8s.io/v1"
 _VERSION = re.compile(r"^v\d+(?:(alpha|beta)\d*)?$")
-_DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
 _TEMPLATE_LINE = re.compile(r"^\s*\{\{-?.*-?\}\}\s*$")
 _TEMPLATE = re.compile(r"\{\{-?.*?-?\}\}")
 _SKIP_DIRS = frozenset({".git", "node_modules", "vendor", "testdata"})
@@ -181,7 +181,7 @@ def _walk(schema: Any, path: str, required: bool, out: dict[str, CrdField]) -> N
             type=_schema_type(schema),
             required=required,
             enum=tuple(str(v) for v in enum) if isinstance(enum, list) else None,
-            deprecated=bool(_DEPRECATED.search(str(schema.get("description", "")))),
+            deprecated=says_deprecated(str(schema.get("description", ""))),
         )
     needed = set(schema.get("required") or ())
     properties = schema.get("properties")
@@ -288,27 +288,21 @@ def collect_crds(roots: Iterable[Path], everything: bool = False) -> dict[str, C
         base = root if root.is_dir() else root.parent
         for path in crd_files(root, everything):
             for crd in read_crds(path, base):
-                key = crd.kind if crd.kind not in out else f"{crd.group}/{crd.kind}"
-                if key in out and out[key].group == crd.group:
+                first = out.get(crd.kind)
+                if first is not None and first.group == crd.group:
                     continue  # the same CRD in two places (e.g. a chart and the operator)
-                out[key] = crd
+                out.setdefault(crd.kind if first is None else f"{crd.group}/{crd.kind}", crd)
     return out
 
 
 # -- diff -------------------------------------------------------------------------------------
 
 
-def _parent(path: str) -> str:
-    if path.endswith("[]"):
-        return path[:-2]
-    return path.rpartition(".")[0]
-
-
 def _topmost(paths: Iterable[str], present: Mapping[str, CrdField]) -> Iterator[str]:
     """Paths whose parent exists on the other side (children of a removed field are not
     listed again)."""
     for path in sorted(paths):
-        parent = _parent(path)
+        parent = parent_path(path)
         if not parent or parent in present:
             yield path
 
@@ -321,7 +315,7 @@ def _field_findings(prefix: str, tier: Tier, old: CrdVersion, new: CrdVersion) -
         f = new.fields[path]
         note = " (required)" if f.required else ""
         out.append(Finding("surface-added", f"{prefix}.{path}", tier, f"field added{note}"))
-        if f.required and _parent(path) in old.fields:
+        if f.required and parent_path(path) in old.fields:
             msg = "new required field in an existing object"
             out.append(Finding("crd-required-added", f"{prefix}.{path}", tier, msg))
     for path in sorted(set(old.fields) & set(new.fields)):
@@ -413,4 +407,3 @@ def crd_deprecations(crds: Mapping[str, Crd]) -> Iterator[str]:
             for path, f in version.fields.items():
                 if f.deprecated:
                     yield f"{base}.{path}"
-                    yield f"{base}.{path}[]"

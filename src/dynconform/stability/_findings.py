@@ -91,3 +91,9 @@ def value_changes(
     added = [v for v in new if v not in old]
     narrowed = [f"{noun} removed: {', '.join(removed)}"] if removed else []
     return narrowed, [f"{noun} added: {', '.join(added)}"] if added else []
+
+
+def parent_path(path: str) -> str:
+    """The path that holds ``path``: ``a.b`` -> ``a``, a list's items ``a.b[]`` -> ``a.b``,
+    ``a`` -> ``""``."""
+    return path[:-2] if path.endswith("[]") else path.rpartition(".")[0]

@@ -10,7 +10,7 @@ docstring ``.. deprecated:: VERSION`` directive or a summary line starting with
 "Deprecated", ``warnings.warn(..., DeprecationWarning)`` in a body (unconditional: the
 object is deprecated; under an ``if`` that tests a parameter: that parameter is), and
 Dynamo's ``Deprecated(replacement, remove_in=...)`` marker as a parameter default or an
-attribute value.
+attribute value; in CRD descriptions and metric help, the word "deprecated".
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ _DOC_PARAM = re.compile(
 _WARNINGS = frozenset({"DeprecationWarning", "PendingDeprecationWarning", "FutureWarning"})
 _MARKER = re.compile(r"^(?:[\w.]+\.)?Deprecated\(")
 _STRING = re.compile(r"""^\s*[rbuf]*(['"]{1,3})(.*?)\1""", re.DOTALL | re.IGNORECASE)
+_DEPRECATED_WORD = re.compile(r"\bdeprecated\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,12 @@ def tier_from_tag(text: str) -> Tier | None:
     if "[BETA]" in upper:
         return Tier.BETA
     return None
+
+
+def says_deprecated(text: str) -> bool:
+    """Whether a description or metric help calls its item deprecated (the word, or a
+    ``[DEPRECATED]`` tag)."""
+    return _DEPRECATED_WORD.search(text) is not None
 
 
 def deprecation_from_decorators(decorators: Iterable[Decorator]) -> Deprecation | None:

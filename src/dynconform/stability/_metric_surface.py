@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from dynconform.contracts import InputError
-from dynconform.stability._markers import tier_from_tag
+from dynconform.stability._markers import says_deprecated, tier_from_tag
 from dynconform.stability._model import Tier
 
 _TYPES = ("counter", "gauge", "histogram", "summary")
@@ -35,7 +35,6 @@ _LABELS = re.compile(r"\(labels?:\s*([^)]*)\)", re.IGNORECASE)
 _LABELED_BY = re.compile(r"\blabell?ed by ([a-z_][a-z0-9_ ,]*?)(?:\)|;|\.|$)", re.IGNORECASE)
 _TYPE_LABELS = frozenset({"le", "quantile"})
 _TYPE_LINE = re.compile(r"^#\s*TYPE\s+(\S+)\s+(\S+)", re.MULTILINE)
-_DEPRECATED = re.compile(r"\bdeprecated\b", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -109,7 +108,7 @@ def parse_exposition(text: str, origin: str = "exposition") -> dict[str, MetricF
             type=kind,
             labels=tuple(labels),
             help=help_text,
-            deprecated=bool(_DEPRECATED.search(help_text)),
+            deprecated=says_deprecated(help_text),
             tier=tier_from_tag(help_text) or Tier.STABLE,
             origin="exposition",
             location=origin,
@@ -182,7 +181,7 @@ def families_from_names(tree: ast.Module, source: str) -> dict[str, MetricFamily
             type=None if naming else _type_of(comment),
             labels=None if naming else _labels_of(comment),
             help=comment,
-            deprecated=bool(_DEPRECATED.search(comment)),
+            deprecated=says_deprecated(comment),
             tier=tier_from_tag(comment) or Tier.STABLE,
             origin="source",
             location=path,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dynconform.stability._findings import Finding, Status
+from dynconform.stability._findings import Finding, Status, parent_path
 from dynconform.stability._model import API_VERSION, ApiObject, Deprecation, Snapshot, Tier
 from dynconform.stability._waivers import Waiver
 
@@ -198,7 +198,7 @@ def _deprecation_of(snapshot: Snapshot, finding: Finding) -> tuple[str, Deprecat
             current: ApiObject | None = snapshot.get(path)
             if current is not None and current.deprecated:
                 return path, current.deprecated
-            path = path.rpartition(".")[0] or None
+            path = parent_path(path) or None
     return None
 
 

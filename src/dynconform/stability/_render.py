@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dynconform.reports import escape_annotation
+from dynconform.reports import annotation
 from dynconform.stability._findings import Finding, Status
 from dynconform.stability._model import Tier
 from dynconform.stability._policy import ApiReport
@@ -173,14 +173,13 @@ def render_markdown(report: ApiReport, *, limit: int = 50) -> str:
 
 
 def _annotation(level: str, f: Finding, title: str) -> str:
-    props = [f"title={escape_annotation(title, prop=True)}"]
+    file: str | None = f.location or None
+    line = None
     if f.location:
-        file, _, line = f.location.rpartition(":")
-        if file and line.isdigit():
-            props = [f"file={escape_annotation(file, prop=True)}", f"line={line}", *props]
-        else:
-            props = [f"file={escape_annotation(f.location, prop=True)}", *props]
-    return f"::{level} {','.join(props)}::{escape_annotation(f'{f.display_path}: {f.message}')}"
+        path, _, number = f.location.rpartition(":")
+        if path and number.isdigit():
+            file, line = path, int(number)
+    return annotation(level, f"{f.display_path}: {f.message}", title=title, file=file, line=line)
 
 
 def render_github(report: ApiReport) -> str:
@@ -197,10 +196,10 @@ def render_github(report: ApiReport) -> str:
         if w.expired:
             expired = w.waiver.expires.isoformat() if w.waiver.expires else ""
             msg = f"waiver for {w.waiver.path} expired on {expired}: {w.waiver.reason}"
-            lines.append(f"::error title=dynconform waiver expired::{escape_annotation(msg)}")
+            lines.append(annotation("error", msg, title="dynconform waiver expired"))
         elif not w.used:
             msg = f"unused waiver for {w.waiver.path}: {w.waiver.reason}"
-            lines.append(f"::warning title=dynconform unused waiver::{escape_annotation(msg)}")
+            lines.append(annotation("warning", msg, title="dynconform unused waiver"))
     lines.append(verdict_line(report))
     return "\n".join(lines) + "\n"
 

@@ -68,9 +68,9 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def exposition_snapshot(url: str, timeout: float = 10.0) -> SurfaceSnapshot:
+def exposition_snapshot(url: str) -> SurfaceSnapshot:
     """The metric families a live ``/metrics`` endpoint exposes now."""
-    families = parse_exposition(fetch_exposition(url, timeout), url)
+    families = parse_exposition(fetch_exposition(url), url)
     host = urlsplit(url).netloc or url
     return SurfaceSnapshot(f"metrics@{host}", source=url, metric_families=families)
 
