@@ -122,14 +122,16 @@ async def reference(
         **(worker_options or {}),
     )
     frontend_config = FrontendConfig(
-        port=0,
-        discovery=discovery,  # type: ignore[arg-type]
-        file_kv=tmp / "kv",
-        etcd_url=etcd_url,
-        violations=frontend_modes,
-        wait_for_instances=1,
-        poll_interval=0.2,
-        **(frontend_options or {}),
+        **{
+            "port": 0,
+            "discovery": discovery,
+            "file_kv": tmp / "kv",
+            "etcd_url": etcd_url,
+            "violations": frontend_modes,
+            "wait_for_instances": 1,
+            "poll_interval": 0.2,
+            **(frontend_options or {}),
+        }
     )
     async with (
         Worker(config) as worker,

@@ -379,3 +379,29 @@ def test_kv_mode_follows_kv_events_over_nats(tmp_path: Path, tiny_model_path: Pa
                 assert any(s.endswith(".kv-events") for s in ref.frontend.kv_events.subscribed)
 
         asyncio.run(main())
+
+
+def test_kv_mode_forgets_a_worker_that_left(tmp_path: Path, tiny_model_path: Path) -> None:
+    """When a worker's records leave discovery, the frontend drops its blocks from the index
+    and stops following its kv-events channel."""
+
+    async def main() -> None:
+        options = {"router_mode": "kv", "poll_interval": 0.1}
+        async with reference(tmp_path, tiny_model_path, frontend_options=options) as ref:
+            body = {"model": "tiny", "prompt": LONG, "max_tokens": 2}
+            status, _ = await ref.post("/v1/completions", body)
+            assert status == 200
+            ids = load_model_dir(tiny_model_path).tokenizer.encode(LONG)
+            hashes = [h for h, _ in chain_hashes(ids, ref.worker.config.engine.block_size)]
+            worker = ref.worker.instance_id
+            await _wait_for_blocks(ref.frontend, worker, hashes)
+            kv_events = ref.frontend.kv_events
+            assert kv_events is not None
+            assert len(kv_events.following) == 1
+            await ref.worker.stop()  # deregisters
+            deadline = time.monotonic() + 10
+            while ref.frontend.router.index.blocks(worker) or kv_events.following:
+                assert time.monotonic() < deadline, "the frontend kept the worker that left"
+                await asyncio.sleep(0.05)
+
+    asyncio.run(main())

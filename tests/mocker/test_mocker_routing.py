@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from dynconform.contracts.hashing import chain_hashes
+from dynconform.mocker.event_plane import ZmqPublisher
 from dynconform.mocker.frontend import build_parser, config_from_args
-from dynconform.mocker.routing import KvIndex, Router
+from dynconform.mocker.routing import KvEventSubscriber, KvIndex, Router
 from dynconform.mocker.serve import ServeError, ServeOptions, check_options
 
 PROMPT = list(range(100, 132))  # 8 blocks of 4
@@ -41,6 +44,64 @@ def test_the_index_follows_stored_removed_and_cleared() -> None:
     index.forget(2)
     assert index.workers == []
     assert index.applied == 4
+
+
+def test_retain_forgets_workers_that_left_discovery_only() -> None:
+    index = KvIndex()
+    index.apply_payload([_stored(1, HASHES[:2]), _stored(2, HASHES[:3]), _stored(3, HASHES[:1])])
+    assert index.retain([1, 2]) == []
+    assert index.retain([1]) == [2]  # listed before, gone now
+    # 3 was never listed: its events may come before its record, so its blocks stay
+    assert index.workers == [1, 3]
+    assert index.retain([]) == [1]
+    assert index.workers == [3]
+    assert index.retain([3]) == []
+    assert index.retain([]) == [3]
+    assert index.workers == []
+
+
+def _channel(endpoint: str) -> dict[str, Any]:
+    return {"topic": "kv-events", "transport": {"kind": "Zmq", "config": {"endpoint": endpoint}}}
+
+
+def test_the_subscriber_leaves_zmq_channels_that_left_discovery() -> None:
+    async def main() -> None:
+        index = KvIndex()
+        subscriber = KvEventSubscriber(index)
+        publishers = [ZmqPublisher("kv-events", n, host="127.0.0.1") for n in (1, 2)]
+        try:
+            for publisher in publishers:
+                await publisher.start()
+            channels = [_channel(p.endpoint) for p in publishers]
+            await subscriber.sync([*channels, {"topic": "kv_metrics"}])
+            assert subscriber.following == sorted(p.endpoint for p in publishers)
+
+            async def deliver(worker: int, publisher: ZmqPublisher, hashes: list[int]) -> bool:
+                # a PUB socket drops what it sends before the subscription reaches it
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    await publisher.publish([_stored(worker, hashes)])
+                    await asyncio.sleep(0.05)
+                    if index.overlap(worker, hashes) == len(hashes):
+                        return True
+                return False
+
+            assert await deliver(1, publishers[0], HASHES[:2])
+            assert await deliver(2, publishers[1], HASHES[:3])
+            await subscriber.sync(channels[:1])
+            assert subscriber.following == [publishers[0].endpoint]
+            before = index.applied
+            for _ in range(5):
+                await publishers[1].publish([_stored(2, HASHES[:6])])
+            assert await deliver(1, publishers[0], HASHES[:4])  # the channel kept still flows
+            assert index.overlap(2, HASHES) == 3  # nothing more came from the one left
+            assert index.applied > before
+        finally:
+            await subscriber.close()
+            for publisher in publishers:
+                await publisher.close()
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize(

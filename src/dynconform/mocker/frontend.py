@@ -209,6 +209,7 @@ class Frontend:
             await asyncio.sleep(self.config.poll_interval)
             with contextlib.suppress(Exception):
                 await self.kv_events.sync(self.watcher.event_channels)
+            self.router.index.retain(i.instance_id for i in self.watcher.instances)
 
     async def stop(self) -> None:
         if self._kv_task is not None:

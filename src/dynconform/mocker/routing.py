@@ -10,6 +10,7 @@ with the card's ``kv_cache_block_size``) and sends it where the cost is lowest::
 
 ``active blocks`` are the prompt blocks of the requests the frontend has in flight on that
 worker. Ties go to the worker with fewer requests in flight, then to the lower instance id.
+A worker whose records leave discovery is forgotten, and its channel left.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class KvIndex:
 
     def __init__(self) -> None:
         self._blocks: dict[int, set[int]] = {}
+        #: the workers discovery listed at the last :meth:`retain`
+        self._listed: set[int] = set()
         #: RouterEvents applied so far
         self.applied = 0
 
@@ -105,6 +108,17 @@ class KvIndex:
     def forget(self, worker: int) -> None:
         """Drop a worker that left."""
         self._blocks.pop(worker, None)
+
+    def retain(self, listed: Iterable[int]) -> list[int]:
+        """Forget the workers that discovery listed before and no longer lists; the workers
+        forgotten, in order. A worker not listed yet keeps its blocks (its events may come
+        before its record does)."""
+        now = set(listed)
+        gone = sorted(self._listed - now)
+        for worker in gone:
+            self.forget(worker)
+        self._listed = now
+        return gone
 
 
 def _block_count(tokens: int, block_size: int) -> int:
@@ -205,17 +219,37 @@ class KvEventSubscriber:
         self._nc: Any = None
 
     async def sync(self, channels: Iterable[dict[str, Any]]) -> None:
-        """Follow every ``kv-events`` channel among these ``EventChannel`` records."""
+        """Follow every ``kv-events`` channel among these ``EventChannel`` records, the complete
+        list discovery holds now: channels no longer listed are left (ZMQ endpoints
+        disconnected, NATS subjects unsubscribed)."""
+        endpoints: set[str] = set()
+        subjects: set[str] = set()
         for channel in channels:
             if channel.get("topic") != TOPIC_KV_EVENTS:
                 continue
             transport = channel.get("transport") or {}
             config = transport.get("config") or {}
             if transport.get("kind") == "Zmq" and isinstance(config.get("endpoint"), str):
-                self._connect(config["endpoint"])
+                endpoints.add(config["endpoint"])
             elif transport.get("kind") == "Nats" and isinstance(config.get("subject_prefix"), str):
-                with contextlib.suppress(Exception):
-                    await self._subscribe(f"{config['subject_prefix']}.{TOPIC_KV_EVENTS}")
+                subjects.add(f"{config['subject_prefix']}.{TOPIC_KV_EVENTS}")
+        for endpoint in sorted(self._endpoints - endpoints):
+            self._disconnect(endpoint)
+        for subject in sorted(set(self._subjects) - subjects):
+            subscription = self._subjects.pop(subject)
+            self.subscribed.discard(subject)
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        for endpoint in sorted(endpoints):
+            self._connect(endpoint)
+        for subject in sorted(subjects):
+            with contextlib.suppress(Exception):
+                await self._subscribe(subject)
+
+    @property
+    def following(self) -> list[str]:
+        """The ZMQ endpoints and NATS subjects followed now."""
+        return sorted(self._endpoints | set(self._subjects))
 
     def _connect(self, endpoint: str) -> None:
         if endpoint in self._endpoints:
@@ -231,6 +265,13 @@ class KvEventSubscriber:
             self._tasks.append(asyncio.create_task(self._watch_handshakes(), name="kv-zmq-mon"))
         self._endpoints.add(endpoint)
         self._socket.connect(endpoint)
+
+    def _disconnect(self, endpoint: str) -> None:
+        self._endpoints.discard(endpoint)
+        self.subscribed.discard(endpoint)
+        if self._socket is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._socket.disconnect(endpoint)
 
     async def _watch_handshakes(self) -> None:
         assert self._monitor is not None
