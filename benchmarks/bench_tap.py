@@ -15,7 +15,9 @@ one process pinned to one core, in one run, so the ratios compare like with like
 6. dynconform's reference ``Validator``, every rule on (fewer passes: it is slow).
 
 Rates are events (frames) per CPU second, best of several rounds interleaved across the
-methods. Targets: (5) >= 0.85 x (4) and >= 3 x (3); memory of a replay loop flat within 10%.
+methods; the fast path's ratios are also taken within each round (median and range), which
+shows how much of a difference is this machine's run-to-run noise. Targets: (5) >= 0.85 x (4)
+and >= 3 x (3); memory of a replay loop flat within 10%.
 Results go to ``--out`` (``tap.json`` and ``tap.md``).
 """
 
@@ -28,6 +30,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -305,10 +308,13 @@ def _load(path: Path, kv_only: bool) -> Frames:
     return frames
 
 
-def throughput(frames: Frames, rounds: int, seconds: float) -> dict[str, dict[str, Any]]:
-    """Best events per CPU second of each method, rounds interleaved."""
+def throughput(
+    frames: Frames, rounds: int, seconds: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
+    """Best events per CPU second of each method, rounds interleaved; and each round's CPU
+    seconds per pass of each method (for ratios taken within a round)."""
     runners = {key: (label, make(), slow) for key, label, make, slow in METHODS}
-    best: dict[str, float] = {}
+    per_round: dict[str, list[float]] = {}
     for _, run, _ in runners.values():
         if run is not None:
             run(frames)  # warm up (compiles, caches) and check the verdict
@@ -321,15 +327,36 @@ def throughput(frames: Frames, rounds: int, seconds: float) -> dict[str, dict[st
             start = time.process_time()
             for _ in range(passes):
                 run(frames)
-            per_pass = (time.process_time() - start) / passes
-            best[key] = min(best.get(key, float("inf")), per_pass)
-    return {
+            per_round.setdefault(key, []).append((time.process_time() - start) / passes)
+    methods = {
         key: {
             "method": label,
-            "events_per_second": round(len(frames) / best[key]) if key in best else None,
+            "events_per_second": round(len(frames) / min(per_round[key]))
+            if key in per_round
+            else None,
         }
         for key, (label, _, _) in runners.items()
     }
+    return methods, per_round
+
+
+def round_ratios(per_round: dict[str, list[float]]) -> dict[str, dict[str, float | int]]:
+    """The fast path's speed relative to msgspec and jsonschema-rs in each round (the two
+    methods timed next to each other): median, lowest and highest over the rounds."""
+    out: dict[str, dict[str, float | int]] = {}
+    fast = per_round.get("fast")
+    for other, name in (("msgspec", "fast_vs_msgspec"), ("jsonschema-rs", "fast_vs_jsonschema_rs")):
+        times = per_round.get(other)
+        if not fast or not times:
+            continue
+        ratios = sorted(o / f for f, o in zip(fast, times, strict=True))
+        out[name] = {
+            "median": round(statistics.median(ratios), 3),
+            "min": round(ratios[0], 3),
+            "max": round(ratios[-1], 3),
+            "rounds": len(ratios),
+        }
+    return out
 
 
 def _rss_bytes() -> int:
@@ -502,7 +529,13 @@ def markdown(result: dict[str, Any]) -> str:
             ratio = f"{rate / msgspec_rate:.2f}" if rate and msgspec_rate else "-"
             shown = f"{rate:,}" if rate else "n/a"
             lines.append(f"| {method['method']} | {shown} | {ratio} |")
-        lines += ["", "ratios: " + json.dumps(data["ratios"]), ""]
+        lines += ["", "ratios (best of each method): " + json.dumps(data["ratios"]), ""]
+        for ratio, stats in data.get("round_ratios", {}).items():
+            lines.append(
+                f"- {ratio} within each of {stats['rounds']} rounds: median {stats['median']}, "
+                f"range {stats['min']} to {stats['max']}"
+            )
+        lines.append("")
     if result.get("kv_breakdown"):
         b = result["kv_breakdown"]
         lines += [
@@ -538,7 +571,9 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--capture", type=Path, default=CAPTURE, help="raw event-plane capture")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per method (best kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=9, help="rounds per method (best kept, ratios per round)"
+    )
     parser.add_argument(
         "--seconds", type=float, default=0.3, help="target CPU seconds per round of a method"
     )
@@ -553,11 +588,12 @@ def main() -> int:
     result["datasets"] = {}
     for name, kv_only in (("all topics", False), ("kv-events frames only", True)):
         frames = _load(args.capture, kv_only)
-        methods = throughput(frames, args.rounds, args.seconds)
+        methods, per_round = throughput(frames, args.rounds, args.seconds)
         result["datasets"][name] = {
             "frames": len(frames),
             "methods": methods,
             "ratios": _ratios(methods),
+            "round_ratios": round_ratios(per_round),
         }
     result["kv_breakdown"] = kv_breakdown(_load(args.capture, True), args.rounds)
     if args.memory_seconds > 0:
