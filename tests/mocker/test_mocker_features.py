@@ -375,8 +375,18 @@ def test_kv_mode_follows_kv_events_over_nats(tmp_path: Path, tiny_model_path: Pa
                 block_size = ref.worker.config.engine.block_size
                 hashes = [h for h, _ in chain_hashes(ids, block_size)]
                 await _wait_for_blocks(ref.frontend, ref.worker.instance_id, hashes)
-                assert ref.frontend.kv_events is not None
-                assert any(s.endswith(".kv-events") for s in ref.frontend.kv_events.subscribed)
+                kv_events = ref.frontend.kv_events
+                assert kv_events is not None
+                assert any(s.endswith(".kv-events") for s in kv_events.subscribed)
+                # the worker leaves: its subject is unsubscribed and its blocks forgotten
+                await ref.worker.stop()
+                deadline = time.monotonic() + 10
+                while kv_events.following or ref.frontend.router.index.blocks(
+                    ref.worker.instance_id
+                ):
+                    assert time.monotonic() < deadline, "the frontend kept the worker that left"
+                    await asyncio.sleep(0.05)
+                assert not kv_events.subscribed
 
         asyncio.run(main())
 

@@ -193,6 +193,7 @@ class Frontend:
         assert self.kv_events is not None
         channels = [c for c in self.watcher.event_channels if c.get("topic") == "kv-events"]
         await self.kv_events.sync(channels)
+        self.router.index.retain(i.instance_id for i in self.watcher.instances)
         endpoints = {
             str((c.get("transport") or {}).get("config", {}).get("endpoint"))
             for c in channels
