@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from conformance_helpers import assert_no_process_left
 
+from dynconform.conformance import Check, RunConfig, Session, run_suite
+from dynconform.conformance.checks import default_checks
 from dynconform.conformance.plugin import plugin_state
-from dynconform.reports import load_report
+from dynconform.reports import CheckResult, load_report
 from dynconform.services import free_port
 
 pytest_plugins = ["pytester"]
@@ -106,3 +108,37 @@ def test_reference_run_inside_another_project(pytester: pytest.Pytester, tmp_pat
     assert "<testsuite" in (report_dir / "junit.xml").read_text()
     assert (report_dir / "logs" / "reference.log").is_file()
     assert_no_process_left(str(report_dir))
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_reports_the_checks_it_did_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during a run: the report written says which checks never ran, and fails."""
+    executed: list[str] = []
+    execute = Session.execute
+
+    def interrupt_at_the_third(self: Session, check: Check) -> CheckResult:
+        if len(executed) == 2:
+            raise KeyboardInterrupt
+        executed.append(check.id)
+        return execute(self, check)
+
+    monkeypatch.setattr(Session, "execute", interrupt_at_the_third)
+    config = RunConfig(profiles=("core",), report_dir=tmp_path / "report")
+    selected = default_checks().select(config.profiles, None)
+    outcome = run_suite(config, progress=False)
+    assert outcome.exit_code == 130
+    report = outcome.report
+    assert report is not None
+    assert not report.passed
+    by_status = {c.id: c.status for c in report.checks}
+    assert set(by_status) == {c.id for c in selected}
+    assert [i for i, status in by_status.items() if status != "error"] == executed
+    not_run = [c for c in report.checks if c.id not in executed]
+    assert len(not_run) == len(selected) - 2
+    assert all(c.reason == "not run: the run was interrupted" for c in not_run)
+    saved = load_report(tmp_path / "report" / "report.json")
+    assert not saved.passed
+    assert saved.statistics.error == len(selected) - 2
+    assert_no_process_left(str(tmp_path))

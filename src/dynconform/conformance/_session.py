@@ -183,6 +183,22 @@ def execute(check: Check, ctx: Context) -> CheckResult:
         raise
     except BaseException as exc:  # a check's bug or a library's exception group
         status, reason = "error", f"{type(exc).__name__}: {exc}"
+    return _result(check, status, reason, time.monotonic() - start, violations)
+
+
+def not_run(check: Check, reason: str) -> CheckResult:
+    """The result of a selected check that never ran (an error: a report must not pass
+    checks it did not run)."""
+    return _result(check, "error", f"not run: {reason}")
+
+
+def _result(
+    check: Check,
+    status: str,
+    reason: str,
+    duration: float = 0.0,
+    violations: tuple[dict[str, Any], ...] = (),
+) -> CheckResult:
     return CheckResult(
         id=check.id,
         title=check.title,
@@ -194,7 +210,7 @@ def execute(check: Check, ctx: Context) -> CheckResult:
         contracts=check.contracts,
         rules=check.rules,
         reason=reason,
-        duration=time.monotonic() - start,
+        duration=duration,
         violations=tuple(violations),
     )
 

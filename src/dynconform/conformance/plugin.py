@@ -26,7 +26,13 @@ from dynconform.conformance._check import Check
 from dynconform.conformance._errors import SutError
 from dynconform.conformance._expectations import Expectations, apply_expectations
 from dynconform.conformance._profiles import DEFAULT_PROFILES
-from dynconform.conformance._session import BACKENDS, TOPOLOGIES, RunConfig, Session
+from dynconform.conformance._session import (
+    BACKENDS,
+    TOPOLOGIES,
+    RunConfig,
+    Session,
+    not_run,
+)
 from dynconform.conformance._timeouts import Timeouts
 from dynconform.contracts import InputError
 from dynconform.reports import CheckResult, ConformanceReport
@@ -241,6 +247,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = plugin_state(session.config)
     if state is None or state.session is None:
         return
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        done = {result.id for result in state.results}
+        state.results += [
+            not_run(check, "the run was interrupted")
+            for check in state.selected
+            if check.id not in done
+        ]
     try:
         state.report = state.session.report(state.results)
         paths = state.session.write(state.report)
