@@ -132,9 +132,15 @@ def test_progress_goes_to_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--nats", "localhost:4222"], "expected nats://HOST:PORT"),
         (["--zmq", "127.0.0.1:5555"], "expected tcp://HOST:PORT"),
         (["--zmq", "tcp://127.0.0.1:5555", "--scope", "a//b"], "expected NAMESPACE"),
-        (["--zmq", "tcp://127.0.0.1:5555", "--every", "0"], "--every must be > 0"),
+        (["--zmq", "tcp://127.0.0.1:5555", "--every", "0"], "--every must be a number"),
+        (["--zmq", "tcp://127.0.0.1:5555", "--every", "inf"], "--every must be a number"),
         (["--replay", str(RAW), "--loop", "-1"], "--loop must be >= 0"),
-        (["--replay", str(RAW), "--duration", "0"], "--duration must be > 0"),
+        (["--replay", str(RAW), "--duration", "0"], "--duration must be a number of seconds > 0"),
+        (["--replay", str(RAW), "--duration", "nan"], "--duration must be a number"),
+        (["--replay", ""], "--replay is empty"),
+        (["--discovery", ""], "--discovery is empty"),
+        (["--zmq", ""], "--zmq is empty"),
+        (["--zmq", "tcp://127.0.0.1:5555", "--report", ""], "--report is empty"),
         (["--replay", "missing.bin"], "missing.bin: no such file"),
     ],
 )
@@ -155,3 +161,18 @@ def test_a_truncated_capture_is_an_input_error(
     truncated.write_bytes(RAW.read_bytes()[:1000])
     assert tap("--replay", str(truncated)) == 2
     assert "truncated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_a_live_tap_checks_its_report_path_before_it_starts(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    report = tmp_path if where == "a directory" else blocker / "tap.json"
+    # nothing listens on the endpoint: the tap would wait for --duration if it started
+    argv = ["--zmq", "tcp://127.0.0.1:9", "--duration", "30", "--report", str(report)]
+    assert tap(*argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"dynconform: error: --report {report}: ")

@@ -190,11 +190,12 @@ def _probe(kind: str, url: str) -> bool:
 
 def check_reachable(kind: str, url: str, timeout: float = 3.0) -> None:
     """Raise :class:`ServiceError` unless an etcd (``kind='etcd'``) or NATS server answers."""
+    name = "NATS" if kind == "nats" else kind
     try:
         if not _probe(kind, url):
-            raise ServiceError(f"{url} does not answer like a {kind} server")
+            raise ServiceError(f"{url} does not answer like a {name} server")
     except (OSError, ValueError) as exc:
-        raise ServiceError(f"cannot reach {kind} at {url}: {exc}") from None
+        raise ServiceError(f"cannot reach {name} at {url}: {exc}") from None
 
 
 Builder = Callable[[Path], tuple[list[str], str]]

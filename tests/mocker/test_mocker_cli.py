@@ -89,7 +89,7 @@ def busy_port() -> Iterator[int]:
         ),
         (["--control-port", "70000"], "--control-port must be between"),
         (["--discovery", "etcd", "--etcd", "http://127.0.0.1:9"], "cannot reach etcd"),
-        (["--event-plane", "nats", "--nats", "nats://127.0.0.1:9"], "cannot reach nats"),
+        (["--event-plane", "nats", "--nats", "nats://127.0.0.1:9"], "cannot reach NATS"),
         (["--failure-types", "418"], "unknown failure type"),
         (["--speedup-ratio", "-1"], "must not be negative"),
     ],

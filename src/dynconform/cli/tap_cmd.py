@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from dynconform.cli._common import COMMANDS, fail
+from dynconform.cli._common import COMMANDS, UsageError, fail
 from dynconform.conformance import (
     DEFAULT_SCOPE,
     LiveProgress,
@@ -158,13 +160,18 @@ def format_summary(summary: ReplaySummary, limit: int) -> str:
 
 
 def cmd_tap(args: argparse.Namespace) -> int:
+    for flag in ("replay", "discovery", "nats", "report", "scope"):
+        if getattr(args, flag) == "":
+            return fail(f"--{flag} is empty")
+    if "" in args.zmq:
+        return fail("--zmq is empty")
     live = bool(args.nats or args.zmq or args.discovery)
-    if args.duration is not None and args.duration <= 0:
-        return fail("--duration must be > 0")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        return fail("--duration must be a number of seconds > 0")
     if args.max < 0:
         return fail("--max must be >= 0")
-    if args.every is not None and args.every <= 0:
-        return fail("--every must be > 0")
+    if args.every is not None and not (math.isfinite(args.every) and args.every > 0):
+        return fail("--every must be a number of seconds > 0")
     if live and args.replay is not None:
         return fail("--replay reads a capture; it does not go with --discovery/--nats/--zmq")
     if live:
@@ -263,7 +270,31 @@ def format_live(report: TapReport, limit: int) -> str:
     return "\n".join(lines)
 
 
+def _report_path(value: str) -> Path:
+    """The ``--report`` file, checked before a tap starts (so that a long tap does not end
+    unable to write it); its directory is created."""
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"--report {value}: is a directory")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--report {value}: {parent} is not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--report {value}: cannot create its directory ({exc.strerror})"
+        ) from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--report {value}: not writable")
+    return path
+
+
 def _live(args: argparse.Namespace) -> int:
+    try:
+        report_path = _report_path(args.report) if args.report is not None else None
+    except UsageError as exc:
+        return fail(str(exc))
     config = LiveTapConfig(
         discovery=args.discovery,
         nats=args.nats,
@@ -282,12 +313,15 @@ def _live(args: argparse.Namespace) -> int:
         return fail(str(exc))
     finally:
         progress.clear()
-    if args.report is not None:
-        write_tap_report(report, Path(args.report))
     if args.json:
         sys.stdout.write(report_json(report))
     else:
         print(format_live(report, args.max))
+    if report_path is not None:
+        try:
+            write_tap_report(report, report_path)
+        except OSError as exc:
+            return fail(f"--report {args.report}: cannot write it ({exc.strerror})")
     if report.stopped == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if report.passed else EXIT_INVALID

@@ -215,7 +215,7 @@ class LiveTap(Lifecycle):
             try:
                 check_reachable("nats", config.nats)
             except ServiceError as exc:
-                raise LiveTapError(f"cannot reach NATS at {config.nats}: {exc}") from None
+                raise LiveTapError(str(exc)) from None
         try:
             if config.discovery is not None:
                 self.discovery = _open_discovery(config.discovery)
