@@ -77,6 +77,13 @@ def test_dry_run_engine_backends(capsys: pytest.CaptureFixture[str], tmp_path: P
         (["--check", "no.such-check"], "unknown check"),
         (["--discovery", "etcd://x:1"], "need --target"),
         (["--target", "http://x", "--feature", "flying"], "unknown feature"),
+        (["--target", "notaurl"], "--target 'notaurl': expected http://HOST:PORT"),
+        (["--target", ""], "--target '': expected http://HOST:PORT"),
+        (["--target", "http://x", "--worker-url", "x:1"], "--worker-url 'x:1': expected"),
+        (["--backend", "vllm", "--model-path", "/m"], "needs --dynamo-version VERSION"),
+        (["--backend", "dynamo", "--dry-run"], "needs --dynamo-version VERSION"),
+        (["--check", "kv.block-hash-chain", "--profile", "core"], "not in the profiles selected"),
+        (["--violate", "nope"], "--violate nope: unknown"),
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
@@ -129,4 +136,31 @@ def test_run_with_a_violation_fails(capsys: pytest.CaptureFixture[str], tmp_path
     failed = [c["id"] for c in data["checks"] if c["status"] == "failed"]
     assert failed == ["http.stream.done-terminator"]
     assert data["implementation"]["details"]["violations"] == "http.sse.done-terminator"
+    assert_no_process_left(str(tmp_path))
+
+
+def test_unusable_paths_are_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    garbage = tmp_path / "expect.yaml"
+    garbage.write_text("deviations: [unclosed\n")
+    not_executable = tmp_path / "python"
+    not_executable.write_text("")
+    cases = [
+        (["--report-dir", str(a_file)], f"--report-dir {a_file}: {a_file} is not a directory"),
+        (["--report-dir", str(a_file / "r")], f"{a_file} is not a directory"),
+        (["--expectations", str(garbage)], "expect.yaml:2:1: while parsing a flow sequence"),
+        (["--expectations", str(tmp_path / "missing.yaml")], "missing.yaml"),
+        (
+            ["--backend", "dynamo", "--sut-python", str(not_executable), "--quiet"],
+            "not an executable file",
+        ),
+    ]
+    for argv, message in cases:
+        code, _, err = run(capsys, "run", *argv)
+        assert code == 2, argv
+        assert message in err, (argv, err)
+        assert err.count("\n") == 1, err
     assert_no_process_left(str(tmp_path))

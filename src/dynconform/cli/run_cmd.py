@@ -116,10 +116,19 @@ def _config(args: argparse.Namespace) -> RunConfig:
     )
     try:
         config.validate()
-        if config.check_ids:
-            default_checks().select(None, config.check_ids)
+        if config.check_ids and not default_checks().select(config.profiles, config.check_ids):
+            raise ValueError(
+                f"--check {', '.join(config.check_ids)}: not in the profiles selected "
+                f"({', '.join(config.profiles)}); add --profile for it"
+            )
     except (ValueError, KeyError) as exc:
         raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from None
+    if config.violations:
+        from dynconform.mocker.violations import VIOLATIONS  # the mocker loads slowly
+
+        unknown = [mode for mode in config.violations if mode not in VIOLATIONS]
+        if unknown:
+            raise UsageError(f"--violate {unknown[0]}: unknown (see dynconform mocker violations)")
     return config
 
 

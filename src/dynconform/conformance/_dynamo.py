@@ -8,6 +8,7 @@ Every process runs in its own process group and is stopped with it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -147,8 +148,10 @@ class DynamoLauncher:
             raise SutError(
                 f"--backend {self.backend} needs --dynamo-version VERSION or --sut-python PATH"
             )
-        if shutil.which(self.python) is None and not Path(self.python).is_file():
-            raise SutError(f"no Python interpreter at {self.python}")
+        if shutil.which(self.python) is None and not (
+            Path(self.python).is_file() and os.access(self.python, os.X_OK)
+        ):
+            raise SutError(f"no Python interpreter at {self.python} (not an executable file)")
 
     def _probe(self, module: str) -> None:
         """Fail fast, in one line, when the engine cannot even be imported."""

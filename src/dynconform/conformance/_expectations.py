@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, yaml_problem
 from dynconform.reports import API_VERSION, CheckResult
 
 __all__ = [
@@ -106,7 +106,7 @@ def load_expectations(path: Path) -> Expectations:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: invalid YAML ({exc})") from None
+        raise InputError(yaml_problem(str(path), exc)) from None
     return parse_expectations(data, str(path))
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,32 @@ class RunConfig:
         engine = self.backend in ("vllm", "sglang", "trtllm")
         if engine and self.model_path is None and self.target is None:
             raise ValueError(f"--backend {self.backend} needs --model-path")
+        real = self.target is None and self.backend != "reference"
+        if real and self.dynamo_version is None and self.sut_python is None:
+            raise ValueError(
+                f"--backend {self.backend} needs --dynamo-version VERSION or --sut-python PATH"
+            )
+        if self.target is not None and not _is_http_url(self.target):
+            raise ValueError(f"--target {self.target!r}: expected http://HOST:PORT")
+        for url in self.worker_urls:
+            if not _is_http_url(url):
+                raise ValueError(f"--worker-url {url!r}: expected http://HOST:PORT")
+        if self.report_dir is not None:
+            _check_directory("--report-dir", self.report_dir)
+        if self.expectations is not None:
+            load_expectations(self.expectations)  # InputError (one line) when unusable
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_directory(flag: str, path: Path) -> None:
+    """Refuse a directory that cannot be one: an existing file, or a file in its path."""
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            raise ValueError(f"{flag} {path}: {place} is not a directory")
 
 
 class TargetLauncher:

@@ -31,6 +31,7 @@ from dynconform.contracts._io import (
     json_view,
     read_input,
     read_instances,
+    yaml_problem,
 )
 from dynconform.contracts._model import ValidationReport, Violation
 from dynconform.contracts._rules import (
@@ -98,6 +99,7 @@ __all__ = [
     "resolve_pointer",
     "stream_rule",
     "watched",
+    "yaml_problem",
 ]
 
 #: Names imported on first use: the fast path (msgspec and the schema compiler) is not paid

@@ -203,10 +203,7 @@ def parse(data: bytes, fmt: str, name: str) -> tuple[list[Any], bool]:
         try:
             docs = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise InputError(f"{name}{where}: {problem}") from None
+            raise InputError(yaml_problem(name, exc)) from None
         if not docs:
             raise InputError(f"{name}: empty YAML document")
         return docs, len(docs) > 1
@@ -236,3 +233,12 @@ def read_instances(path: str, fmt: str | None = None) -> tuple[list[Any], bool, 
     chosen = fmt or sniff(data, name)
     items, stream = parse(data, chosen, name)
     return items, stream, chosen
+
+
+def yaml_problem(name: str, exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``NAME:LINE:COLUMN: what is wrong``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    problem = "; ".join(p for p in parts if p) or "invalid YAML"
+    return f"{name}{where}: {problem}"

@@ -13,7 +13,13 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError, decode_text, json_pointer, read_input
+from dynconform.contracts import (
+    InputError,
+    decode_text,
+    json_pointer,
+    read_input,
+    yaml_problem,
+)
 
 #: More nodes than a graph file can hold: alias expansion ("billion laughs") past this point
 #: is refused instead of validated.
@@ -161,14 +167,6 @@ class _Walker:
         self.active.discard(id(node))
 
 
-def _problem_where(name: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-    problem = "; ".join(p for p in parts if p) or "invalid YAML"
-    return f"{name}{where}: {problem}"
-
-
 def parse_graph(text: str, name: str) -> GraphDocument:
     """Compose, index and construct one YAML document (``InputError`` when it is not YAML)."""
     doc = GraphDocument(name=name, data=None)
@@ -182,7 +180,7 @@ def parse_graph(text: str, name: str) -> GraphDocument:
         data = loader.construct_document(node)
         walker.index(node, [], None)
     except yaml.YAMLError as exc:
-        raise InputError(_problem_where(name, exc)) from None
+        raise InputError(yaml_problem(name, exc)) from None
     except RecursionError:
         raise InputError(f"{name}: nested too deeply") from None
     finally:
