@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from conformance_helpers import assert_no_process_left
 
-from dynconform.conformance import Check, RunConfig, Session, run_suite
+from dynconform.conformance import Check, RunConfig, Session, Sut, run_suite
 from dynconform.conformance.checks import default_checks
-from dynconform.conformance.plugin import plugin_state
+from dynconform.conformance.plugin import _sut_name, plugin_state
 from dynconform.reports import CheckResult, load_report
 from dynconform.services import free_port
 
@@ -142,3 +142,11 @@ def test_an_interrupted_run_reports_the_checks_it_did_not_run(
     assert not saved.passed
     assert saved.statistics.error == len(selected) - 2
     assert_no_process_left(str(tmp_path))
+
+
+def test_the_ready_line_leaves_out_an_unknown_version() -> None:
+    def sut(version: str) -> Sut:
+        return Sut("deployment", version, "target", "external", "http://x", frozenset())
+
+    assert _sut_name(sut("unknown")) == "deployment"
+    assert _sut_name(sut("1.6.1")) == "deployment 1.6.1"

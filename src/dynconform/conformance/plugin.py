@@ -33,6 +33,7 @@ from dynconform.conformance._session import (
     Session,
     not_run,
 )
+from dynconform.conformance._sut import Sut
 from dynconform.conformance._timeouts import Timeouts
 from dynconform.contracts import InputError
 from dynconform.reports import CheckResult, ConformanceReport
@@ -187,10 +188,15 @@ def dynconform_session(request: pytest.FixtureRequest) -> Session:
             assert session.sut is not None
             _say(
                 request.config,
-                f"dynconform: {session.sut.name} {session.sut.version} ready "
+                f"dynconform: {_sut_name(session.sut)} ready "
                 f"at {session.sut.frontend_url}; {len(state.selected)} checks",
             )
     return state.session
+
+
+def _sut_name(sut: Sut) -> str:
+    """``name version``, or the name alone when the version is not known."""
+    return sut.name if sut.version == "unknown" else f"{sut.name} {sut.version}"
 
 
 def run_check(config: pytest.Config, session: Session, check: Check) -> CheckResult:
