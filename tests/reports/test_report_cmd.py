@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,7 +13,17 @@ import yaml
 from reports_helpers import Index
 
 from dynconform.cli import main
-from dynconform.reports import RENDER_FORMATS, ConformanceReport, StabilityReport, load_report
+from dynconform.reports import (
+    API_VERSION,
+    KIND,
+    RENDER_FORMATS,
+    STABILITY_KIND,
+    TAP_KIND,
+    ConformanceReport,
+    StabilityReport,
+    TapReport,
+    load_report,
+)
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -127,3 +138,98 @@ def test_report_is_listed_in_the_help(capsys: Capsys) -> None:
 
 def test_conformance_report_kind_is_kept(run_dir: Path) -> None:
     assert isinstance(load_report(run_dir / "report.yaml"), ConformanceReport)
+
+
+def test_a_file_that_is_not_text_is_one_line(tmp_path: Path, capsys: Capsys) -> None:
+    path = tmp_path / "report.json"
+    path.write_bytes(b"\x89" + random.Random(0).randbytes(500))
+    code, out, err = _run(capsys, "report", "render", str(path))
+    assert (code, out, err) == (2, "", f"dynconform: error: {path}: not UTF-8 text (byte 0)\n")
+
+
+TAP = TapReport(
+    source={"replay": "capture.bin"},
+    date="2025-01-01",
+    dynconform_version="0.1.0",
+    seconds=2.0,
+    stopped="end",
+    events=10,
+    violations_by_rule={"kv.sequence-monotonic": 1},
+)
+
+
+def test_a_whole_tap_report_renders(tmp_path: Path, capsys: Capsys) -> None:
+    path = tmp_path / "tap.json"
+    path.write_text(json.dumps(TAP.to_dict()), encoding="utf-8")
+    code, out, err = _run(capsys, "report", "render", str(path), "--format", "markdown")
+    assert (code, err) == (0, "")
+    assert "FAILED" in out
+    assert _run(capsys, "report", "render", str(path), "--strict")[0] == 1
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "source",
+        "duration",
+        "duration.seconds",
+        "duration.stopped",
+        "counts",
+        "counts.events",
+        "violations",
+        "violations.byRule",
+    ],
+)
+def test_a_tap_report_without_a_required_field_is_malformed(
+    field: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    data = TAP.to_dict()
+    *parents, last = field.split(".")
+    target = data
+    for key in parents:
+        target = target[key]
+    del target[last]
+    path = tmp_path / "tap.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, out, err = _run(capsys, "report", "render", str(path), "--strict")
+    assert (code, out) == (2, "")
+    assert err == f"dynconform: error: {path}: malformed TapReport: missing field {field!r}\n"
+
+
+IMPLEMENTATION = {"name": "x", "version": "1", "backend": "reference", "topology": "file"}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # the bare header: it used to render "0 violations -> PASSED"
+        ({}, "malformed TapReport: missing field 'source'"),
+        ({"source": {}, "duration": 5}, "malformed TapReport: field 'duration' is not a mapping"),
+        (
+            {**TAP.to_dict(), "violations": {"byRule": {}, "items": [{"contract": "c"}]}},
+            "malformed TapReport: missing field 'rule'",
+        ),
+        ({"kind": KIND}, "malformed ConformanceReport: missing field 'implementation'"),
+        (
+            {"kind": KIND, "implementation": {"name": "x"}},
+            "malformed ConformanceReport: missing field 'implementation.version'",
+        ),
+        (
+            {"kind": KIND, "implementation": IMPLEMENTATION, "checks": [{"status": "passed"}]},
+            "malformed ConformanceReport: missing field 'id'",
+        ),
+        ({"kind": STABILITY_KIND}, "malformed StabilityReport: missing field 'package'"),
+        (
+            {"kind": STABILITY_KIND, "package": "p", "fromVersion": "1", "toVersion": "2",
+             "steps": [{"fromVersion": "1"}]},
+            "malformed StabilityReport: missing field 'toVersion'",
+        ),
+    ],
+)  # fmt: skip
+def test_malformed_reports_name_the_field(
+    data: dict[str, object], reason: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"kind": TAP_KIND, **data, "apiVersion": API_VERSION}))
+    code, out, err = _run(capsys, "report", "render", str(path), "--strict")
+    assert (code, out, err) == (2, "", f"dynconform: error: {path}: {reason}\n")

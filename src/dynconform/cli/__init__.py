@@ -56,8 +56,17 @@ def _error_line(exc: Exception) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 failed check, 2 usage error)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; return the exit code (0 ok, 1 failed check, 2 usage error,
+    130 interrupted)."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        # Anywhere: while the parser is built, the command's modules load, or it runs.
+        sys.stderr.write("dynconform: interrupted\n")
+        return 130
+
+
+def _run(args_list: list[str]) -> int:
     parser = build_parser(_command(args_list))
     args = parser.parse_args(args_list)
     if getattr(args, "func", None) is None:
@@ -71,9 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except KeyboardInterrupt:
-        sys.stderr.write("dynconform: interrupted\n")
-        return 130
     except Exception as exc:
         line = _error_line(exc)
         if line is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 
@@ -17,6 +18,19 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         sys.exit(2)
+
+
+def nonempty(value: str) -> str:
+    """An argparse ``type`` for a path (or a source such as ``pypi:NAME==V``) given as text:
+    the value unchanged, but never the empty string, which ``Path`` would read as ``.``."""
+    if not value:
+        raise argparse.ArgumentTypeError("an empty string is not a path")
+    return value
+
+
+def path_arg(value: str) -> Path:
+    """An argparse ``type`` like ``Path`` that rejects the empty string (not the cwd)."""
+    return Path(nonempty(value))
 
 
 def fail(message: str) -> int:

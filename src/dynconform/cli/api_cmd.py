@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.cli._common import COMMANDS, UsageError, nonempty
 from dynconform.stability import (
     KINDS,
     REPORT_FORMATS,
@@ -43,11 +43,16 @@ def _add_load(p: argparse.ArgumentParser) -> None:
         "--find-links",
         action="append",
         default=[],
+        type=nonempty,
         metavar="URL",
         help="extra wheel location for pypi: sources (repeatable)",
     )
     g.add_argument("--no-index", action="store_true", help="do not use any package index")
-    g.add_argument("--repo", help="git repository for git: sources (default: current directory)")
+    g.add_argument(
+        "--repo",
+        type=nonempty,
+        help="git repository for git: sources (default: current directory)",
+    )
     g.add_argument("--no-cache", action="store_true", help="rebuild snapshots, ignore the cache")
 
 
@@ -56,6 +61,7 @@ def _add_tiers(p: argparse.ArgumentParser) -> None:
     names = ", ".join(sorted(bundled_tiers())) or "none"
     g.add_argument(
         "--tiers",
+        type=nonempty,
         metavar="FILE|NAME",
         help=f"tiers file, or a bundled one by name ({names}); default: the bundled file "
         "matching the distribution, else everything is stable",
@@ -75,9 +81,9 @@ def _add_tiers(p: argparse.ArgumentParser) -> None:
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("policy and output")
-    g.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    g.add_argument("--waivers", type=nonempty, metavar="FILE", help="YAML file of waivers")
     g.add_argument("--format", choices=REPORT_FORMATS, default="text", help="output format")
-    g.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    g.add_argument("-o", "--output", type=nonempty, metavar="FILE", help="write the report to FILE")
     g.add_argument(
         "--max", type=int, default=10, metavar="N", help="findings listed per kind (default 10)"
     )
@@ -102,8 +108,10 @@ def add_api(sub: Any) -> None:
         help="write the public API of SOURCE as a reviewable JSON baseline",
         description="Write the public API of SOURCE as sorted JSON. " + _SOURCES,
     )
-    snap.add_argument("source", help="what to snapshot")
-    snap.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    snap.add_argument("source", type=nonempty, help="what to snapshot")
+    snap.add_argument(
+        "-o", "--output", type=nonempty, metavar="FILE", help="output file (default: stdout)"
+    )
     _add_load(snap)
     _add_tiers(snap)
     snap.set_defaults(func=cmd_snapshot)
@@ -116,8 +124,8 @@ def add_api(sub: Any) -> None:
         epilog="example:\n  dynconform api diff pypi:ai-dynamo==1.5.1 pypi:ai-dynamo==1.6.1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    diff.add_argument("old", help="the released (baseline) API")
-    diff.add_argument("new", help="the candidate API")
+    diff.add_argument("old", type=nonempty, help="the released (baseline) API")
+    diff.add_argument("new", type=nonempty, help="the candidate API")
     _add_load(diff)
     _add_tiers(diff)
     _add_report(diff)
@@ -129,8 +137,12 @@ def add_api(sub: Any) -> None:
         description="Compare SOURCE with the --baseline snapshot under the tier policy. "
         "Exit 0 pass, 1 policy violation or expired waiver, 2 usage error.",
     )
-    check.add_argument("source", nargs="?", default=".", help="the candidate (default: .)")
-    check.add_argument("--baseline", required=True, metavar="FILE", help="baseline snapshot")
+    check.add_argument(
+        "source", nargs="?", default=".", type=nonempty, help="the candidate (default: .)"
+    )
+    check.add_argument(
+        "--baseline", required=True, type=nonempty, metavar="FILE", help="baseline snapshot"
+    )
     _add_load(check)
     _add_tiers(check)
     _add_report(check)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import UsageError
+from dynconform.cli._common import UsageError, nonempty
 from dynconform.stability import (
     COMPAT_MODES,
     REPORT_FORMATS,
@@ -37,11 +37,13 @@ def register_compat(csub: Any) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sets", nargs="+", metavar="OLD ... NEW", help="schema sets, oldest first")
+    p.add_argument(
+        "sets", nargs="+", type=nonempty, metavar="OLD ... NEW", help="schema sets, oldest first"
+    )
     p.add_argument("--mode", choices=COMPAT_MODES, default="backward", help="compatibility mode")
-    p.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    p.add_argument("--waivers", type=nonempty, metavar="FILE", help="YAML file of waivers")
     p.add_argument("--format", choices=REPORT_FORMATS, default="text", help="output format")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    p.add_argument("-o", "--output", type=nonempty, metavar="FILE", help="write the report to FILE")
     p.add_argument(
         "--max", type=int, default=20, metavar="N", help="findings listed per kind (default 20)"
     )

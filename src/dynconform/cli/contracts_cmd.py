@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS
+from dynconform.cli._common import COMMANDS, nonempty
 from dynconform.contracts import (
     FORMATS,
     Catalog,
@@ -43,7 +43,7 @@ def add_validate(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("contract", help="contract name, see 'dynconform contracts list'")
-    p.add_argument("path", help="input file, or - for standard input")
+    p.add_argument("path", type=nonempty, help="input file, or - for standard input")
     p.add_argument(
         "--format", choices=FORMATS, help="input format (default: from extension, then content)"
     )
@@ -138,6 +138,8 @@ def format_report(report: ValidationReport, source: str, limit: int) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     if args.max < 0:
         raise InputError("--max must be >= 0")
+    if any(not p for _, p in args.also):
+        raise InputError("--with CONTRACT PATH: an empty string is not a path")
     also = [(c, p) for c, p in args.also]
     report = run_validate(args.contract, args.path, args.format, args.each, also)
     if args.json:
@@ -174,7 +176,7 @@ def add_contracts(sub: Any) -> None:
         "export",
         help="write language-neutral copies (schemas, OpenAPI, rule index) to DIR",
     )
-    export.add_argument("dir", help="output directory (created if missing)")
+    export.add_argument("dir", type=nonempty, help="output directory (created if missing)")
     export.set_defaults(func=cmd_export)
 
     verify = csub.add_parser(

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, Parser, UsageError
+from dynconform.cli._common import COMMANDS, Parser, UsageError, nonempty
 from dynconform.graph import (
     API_VERSIONS,
     DEFAULT_API_VERSION,
@@ -83,7 +83,7 @@ def _add_validate(actions: Any) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="graph file (YAML), or - for standard input")
+    p.add_argument("file", type=nonempty, help="graph file (YAML), or - for standard input")
     p.add_argument("--json", action="store_true", help="print the problems as JSON")
     p.set_defaults(func=cmd_validate)
 
@@ -115,7 +115,7 @@ def _add_render(actions: Any) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="graph file (YAML), or - for standard input")
+    p.add_argument("file", type=nonempty, help="graph file (YAML), or - for standard input")
     p.add_argument("--target", required=True, choices=TARGETS, help="deployment target")
     p.add_argument(
         "--api-version",
@@ -124,7 +124,11 @@ def _add_render(actions: Any) -> None:
         help=f"DynamoGraphDeployment API version (default {DEFAULT_API_VERSION})",
     )
     p.add_argument(
-        "-o", "--output", metavar="OUT", help="write the manifest to OUT (default: stdout)"
+        "-o",
+        "--output",
+        type=nonempty,
+        metavar="OUT",
+        help="write the manifest to OUT (default: stdout)",
     )
     p.add_argument("--image", metavar="IMAGE", help="container image of components that name none")
     p.add_argument(

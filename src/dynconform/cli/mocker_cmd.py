@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.cli._common import COMMANDS, UsageError, path_arg
 from dynconform.mocker.faults import FAULT_TYPES
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir
 from dynconform.mocker.routing import ROUTER_MODES
@@ -34,11 +35,64 @@ def add_mocker(sub: Any) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), EXIT_USAGE)[1])
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer, ``minimum`` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1)
+
+
+def _port(text: str) -> int:
+    value: int = _int_at_least(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def _non_negative(text: str) -> float:
+    """A finite number, 0 or more."""
+    value = _number(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:  # false for nan too
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _failure_types(text: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not types:
+        raise argparse.ArgumentTypeError(f"must name at least one of {','.join(FAULT_TYPES)}")
+    return types
 
 
 def _add_serve(msub: Any) -> None:
@@ -58,7 +112,11 @@ def _add_serve(msub: Any) -> None:
             "  dynconform mocker serve --discovery etcd --event-plane nats --port 0 \\\n"
             "      --ready-file ready.json\n"
             "  dynconform mocker serve --violate kv.block-hash-chain\n"
-            "  curl -X POST $(jq -r .control.url ready.json)/workers/0/restart"
+            "  curl -X POST $(jq -r .control.url ready.json)/workers/0/restart\n"
+            "\n"
+            "exit status: 0 stopped by Ctrl-C or SIGTERM once ready; 2 bad options or the stack\n"
+            "could not start; 130 (Ctrl-C) or 143 (SIGTERM) stopped while starting (everything\n"
+            "started is stopped, no ready line or ready file is written)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,13 +125,17 @@ def _add_serve(msub: Any) -> None:
     p.add_argument("--event-plane", choices=("zmq", "nats"), default="zmq")
     p.add_argument("--etcd", metavar="URL", help="use this etcd instead of starting one")
     p.add_argument("--nats", metavar="URL", help="use this NATS server instead of starting one")
-    p.add_argument("--model-dir", type=Path, help="model directory (default: build a tiny one)")
-    p.add_argument("--model-name", help="served model name (default: the directory's name)")
-    p.add_argument("--block-size", type=int, default=16)
-    p.add_argument("--num-gpu-blocks", type=int, default=16384)
-    p.add_argument("--speedup-ratio", type=float, default=1.0, help="0: no simulated delays")
-    p.add_argument("--port", type=int, default=8000, help="frontend HTTP port (0: a free one)")
-    p.add_argument("--lease-ttl", type=int, default=10, help="discovery lease TTL in seconds")
+    p.add_argument("--model-dir", type=path_arg, help="model directory (default: build a tiny one)")
+    p.add_argument(
+        "--model-name", type=_non_empty, help="served model name (default: the directory's name)"
+    )
+    p.add_argument("--block-size", type=_int_at_least(2), default=16, help="tokens per KV block")
+    p.add_argument("--num-gpu-blocks", type=_positive, default=16384, help="KV blocks per worker")
+    p.add_argument(
+        "--speedup-ratio", type=_non_negative, default=1.0, help="0: no simulated delays"
+    )
+    p.add_argument("--port", type=_port, default=8000, help="frontend HTTP port (0: a free one)")
+    p.add_argument("--lease-ttl", type=_positive, default=10, help="discovery lease TTL in seconds")
     p.add_argument(
         "--router-mode",
         choices=ROUTER_MODES,
@@ -87,26 +149,37 @@ def _add_serve(msub: Any) -> None:
         metavar="MODE",
         help="break one contract rule on purpose (repeatable; see 'dynconform mocker violations')",
     )
-    p.add_argument("--failure-rate", type=float, default=0.0, help="fraction of failed requests")
     p.add_argument(
-        "--failure-types", default="500", help=f"comma-separated: {','.join(FAULT_TYPES)}"
+        "--failure-rate", type=_fraction, default=0.0, help="fraction of failed requests (0-1)"
     )
-    p.add_argument("--crash-after-tokens", type=int, metavar="N", help="worker 0 exits after N")
-    p.add_argument("--stall-after-tokens", type=int, metavar="N", help="worker 0 stalls after N")
-    p.add_argument("--startup-time", type=float, default=0.0, help="worker 0 start delay (s)")
+    p.add_argument(
+        "--failure-types",
+        type=_failure_types,
+        default=("500",),
+        help=f"comma-separated: {','.join(FAULT_TYPES)}",
+    )
+    p.add_argument(
+        "--crash-after-tokens", type=_positive, metavar="N", help="worker 0 exits after N tokens"
+    )
+    p.add_argument(
+        "--stall-after-tokens", type=_positive, metavar="N", help="worker 0 stalls after N tokens"
+    )
+    p.add_argument(
+        "--startup-time", type=_non_negative, default=0.0, help="worker 0 start delay (s)"
+    )
     p.add_argument(
         "--record-requests", action="store_true", help="workers record request-plane frames"
     )
-    p.add_argument("--ready-file", type=Path, help="write the stack's URLs as JSON when ready")
+    p.add_argument("--ready-file", type=path_arg, help="write the stack's URLs as JSON when ready")
     p.add_argument(
         "--control-port",
-        type=int,
+        type=_port,
         default=0,
         metavar="PORT",
         help="loopback port of the control endpoint that kills and restarts workers "
         "(POST /workers/N/kill, /workers/N/restart; default: a free port)",
     )
-    p.add_argument("--workdir", type=Path, help="keep logs and discovery files here")
+    p.add_argument("--workdir", type=path_arg, help="keep logs and discovery files here")
     p.set_defaults(func=cmd_serve)
 
 
@@ -127,7 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         router_mode=args.router_mode,
         violations=tuple(args.violate),
         failure_rate=args.failure_rate,
-        failure_types=tuple(t.strip() for t in args.failure_types.split(",") if t.strip()),
+        failure_types=args.failure_types,
         crash_after_tokens=args.crash_after_tokens,
         stall_after_tokens=args.stall_after_tokens,
         startup_time=args.startup_time,
@@ -137,9 +210,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workdir=args.workdir,
     )
     try:
-        return serve(options)
+        code = serve(options)
     except ServeError as exc:
         raise UsageError(str(exc)) from None
+    if code:
+        sys.stderr.write("dynconform: interrupted while the stack was starting; stopped it\n")
+    return code
 
 
 def _add_build_model(msub: Any) -> None:
@@ -148,9 +224,19 @@ def _add_build_model(msub: Any) -> None:
         help="write a tiny HF-style model directory (offline)",
         description="Write the tiny model directory the mock workers serve (nothing downloaded).",
     )
-    p.add_argument("dir", type=Path, help="directory to create")
-    p.add_argument("--vocab-size", type=int, default=320)
-    p.add_argument("--context-length", type=int, default=4096)
+    p.add_argument("dir", type=path_arg, help="directory to create")
+    p.add_argument(
+        "--vocab-size",
+        type=_int_at_least(259),
+        default=320,
+        help="BPE vocabulary size, 259 or more: 256 bytes and 3 special tokens (default 320)",
+    )
+    p.add_argument(
+        "--context-length",
+        type=_positive,
+        default=4096,
+        help="max_position_embeddings in config.json (default 4096)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing model files")
     p.set_defaults(func=cmd_build_model)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.cli._common import COMMANDS, UsageError, nonempty
 from dynconform.cli.api_cmd import _add_load, _add_tiers, _governance, _load_options
 from dynconform.reports import RENDER_FORMATS, Report, load_report, render
 from dynconform.stability import stability_history
@@ -41,11 +41,13 @@ def add_report(sub: Any) -> None:
         "\nterminal output is coloured only on a terminal and without NO_COLOR.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("report", help="a report file (.json, .yaml)")
+    show.add_argument("report", type=nonempty, help="a report file (.json, .yaml)")
     show.add_argument(
         "--format", choices=RENDER_FORMATS, default="terminal", help="default: terminal"
     )
-    show.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    show.add_argument(
+        "-o", "--output", type=nonempty, metavar="FILE", help="write to FILE (default: stdout)"
+    )
     show.add_argument(
         "--strict", action="store_true", help="exit 1 when the report's verdict is a failure"
     )
@@ -78,11 +80,13 @@ def add_report(sub: Any) -> None:
         help="compare CLI flags, env variables and metric names too (slower)",
     )
     stab.add_argument("--jobs", type=int, default=2, help="parallel snapshot builds (default 2)")
-    stab.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    stab.add_argument("--waivers", type=nonempty, metavar="FILE", help="YAML file of waivers")
     stab.add_argument(
         "--format", choices=RENDER_FORMATS, default="terminal", help="default: terminal"
     )
-    stab.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    stab.add_argument(
+        "-o", "--output", type=nonempty, metavar="FILE", help="write to FILE (default: stdout)"
+    )
     _add_load(stab)
     _add_tiers(stab)
     stab.set_defaults(func=cmd_stability)

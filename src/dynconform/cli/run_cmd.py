@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.cli._common import COMMANDS, UsageError, nonempty, path_arg
 from dynconform.conformance import (
     BACKENDS,
     DEFAULT_PROFILES,
@@ -24,7 +23,7 @@ from dynconform.conformance import (
 )
 from dynconform.reports import report_json, summary_table
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
 
 def add_run(sub: Any) -> None:
@@ -55,8 +54,10 @@ def add_run(sub: Any) -> None:
     sut.add_argument("--backend", choices=BACKENDS, default="reference", help="default: reference")
     sut.add_argument("--topology", choices=TOPOLOGIES, default="file", help="default: file")
     sut.add_argument("--dynamo-version", metavar="VERSION", help="provision ai-dynamo VERSION")
-    sut.add_argument("--sut-python", metavar="PATH", help="a Python with ai-dynamo installed")
-    sut.add_argument("--model-path", type=Path, metavar="DIR", help="model directory")
+    sut.add_argument(
+        "--sut-python", type=nonempty, metavar="PATH", help="a Python with ai-dynamo installed"
+    )
+    sut.add_argument("--model-path", type=path_arg, metavar="DIR", help="model directory")
     sut.add_argument("--model", metavar="NAME", help="served model name")
     sut.add_argument("--violate", action="append", default=[], metavar="MODE",
                      help="reference only: break a contract rule (see 'dynconform mocker "
@@ -78,11 +79,13 @@ def add_run(sub: Any) -> None:
     run.add_argument("--seed", type=int, default=0, help="seed of all random inputs (default 0)")
     run.add_argument(
         "--report-dir",
-        type=Path,
+        type=path_arg,
         metavar="DIR",
         help="write report.yaml, report.json, junit.xml and SUT logs here",
     )
-    run.add_argument("--expectations", type=Path, metavar="FILE", help="known deviations (YAML)")
+    run.add_argument(
+        "--expectations", type=path_arg, metavar="FILE", help="known deviations (YAML)"
+    )
     run.add_argument("--dry-run", action="store_true", help="print what would start, then exit")
     run.add_argument("--quiet", action="store_true", help="no live progress")
     run.add_argument("--json", action="store_true", help="print only the report, as JSON")
@@ -147,7 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stdout.write(report_json(outcome.report))
         else:
             sys.stdout.write("\n" + summary_table(outcome.report))
-    if outcome.error is not None:
+    if outcome.exit_code == EXIT_INTERRUPTED:
+        sys.stderr.write("dynconform: interrupted\n")  # as every other command says it
+    elif outcome.error is not None:
         sys.stderr.write(f"dynconform: error: {outcome.error}\n")
     return outcome.exit_code
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError
+from dynconform.cli._common import COMMANDS, UsageError, nonempty
 from dynconform.cli.api_cmd import emit_text as _emit
 from dynconform.cli.api_cmd import parse_periods as _tier_periods
 from dynconform.stability import (
@@ -55,12 +55,16 @@ def _add_load(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--index-url", help="package index for pypi: sources (pip --index-url)")
     g.add_argument("--no-index", action="store_true", help="do not use any package index")
-    g.add_argument("--repo", help="git repository for git: sources (default: current directory)")
+    g.add_argument(
+        "--repo",
+        type=nonempty,
+        help="git repository for git: sources (default: current directory)",
+    )
 
 
 def _add_policy(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     g = p.add_argument_group("policy and output")
-    g.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    g.add_argument("--waivers", type=nonempty, metavar="FILE", help="YAML file of waivers")
     g.add_argument(
         "--deprecation",
         action="append",
@@ -70,7 +74,7 @@ def _add_policy(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         "KIND:TIER=N for one of cli, env, metric, crd (N or 'none'; repeatable)",
     )
     g.add_argument("--format", choices=REPORT_FORMATS, default="text", help="output format")
-    g.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    g.add_argument("-o", "--output", type=nonempty, metavar="FILE", help="write the report to FILE")
     g.add_argument("--max", type=int, default=10, metavar="N", help="findings listed per kind")
     return g
 
@@ -96,8 +100,10 @@ def add_surfaces(sub: Any) -> None:
         "  dynconform surfaces snapshot deploy/operator/config/crd/bases -o crds.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    snap.add_argument("source", help="what to snapshot")
-    snap.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    snap.add_argument("source", type=nonempty, help="what to snapshot")
+    snap.add_argument(
+        "-o", "--output", type=nonempty, metavar="FILE", help="output file (default: stdout)"
+    )
     _add_load(snap)
     g = snap.add_argument_group("additions")
     g.add_argument(
@@ -107,6 +113,7 @@ def add_surfaces(sub: Any) -> None:
     )
     g.add_argument(
         "--help-from",
+        type=nonempty,
         metavar="PYTHON",
         help="interpreter with the release installed: run 'PYTHON -m COMPONENT --help' for "
         "each component and add the options static reading misses (origin: help)",
@@ -122,6 +129,7 @@ def add_surfaces(sub: Any) -> None:
         "--crd",
         action="append",
         default=[],
+        type=nonempty,
         metavar="PATH",
         help="CRD YAML file or directory to add (repeatable)",
     )
@@ -141,8 +149,8 @@ def add_surfaces(sub: Any) -> None:
         "  dynconform surfaces diff old-crds/ new-crds/ --deprecation crd:beta=1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    diff.add_argument("old", help="the released (baseline) surfaces")
-    diff.add_argument("new", help="the candidate surfaces")
+    diff.add_argument("old", type=nonempty, help="the released (baseline) surfaces")
+    diff.add_argument("new", type=nonempty, help="the candidate surfaces")
     _add_load(diff)
     g = _add_policy(diff)
     g.add_argument("--additions", action="store_true", help="list additions too (text format)")
@@ -159,7 +167,9 @@ def add_surfaces(sub: Any) -> None:
         "pypi:ai-dynamo==1.6.1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hist.add_argument("sources", nargs="+", metavar="SOURCE", help="releases, oldest first")
+    hist.add_argument(
+        "sources", nargs="+", type=nonempty, metavar="SOURCE", help="releases, oldest first"
+    )
     _add_load(hist)
     _add_policy(hist)
     hist.set_defaults(func=cmd_history)

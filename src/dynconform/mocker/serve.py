@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
 import signal
 import socket
 import subprocess
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
+from urllib.parse import urlsplit
 
 from dynconform.mocker.control import ControlError, ControlServer
 from dynconform.mocker.faults import check_faults
@@ -43,11 +46,16 @@ from dynconform.services import (
     stop_group,
 )
 
-__all__ = ["MockerStack", "ServeError", "ServeOptions", "serve"]
+__all__ = ["MockerStack", "ServeError", "ServeInterrupted", "ServeOptions", "serve"]
 
 
 class ServeError(RuntimeError):
     """The stack cannot start; the message is one line (exit code 2)."""
+
+
+class ServeInterrupted(ServeError):
+    """A stop was requested (a signal, or the ``stop`` event) while the stack was starting;
+    everything already started has been stopped."""
 
 
 @dataclass
@@ -91,16 +99,75 @@ def _check_port(port: int) -> None:
             raise ServeError(f"port {port} on {LOOPBACK} is in use") from None
 
 
-def check_options(options: ServeOptions) -> frozenset[str]:
-    """Validate ``options``; returns the violation modes. Raises :class:`ServeError`."""
+def _check_numbers(options: ServeOptions) -> None:
     if options.workers < 1:
         raise ServeError(f"--workers must be at least 1, got {options.workers}")
     if options.block_size < 2:
         raise ServeError(f"--block-size must be at least 2, got {options.block_size}")
     if options.num_gpu_blocks < 1:
         raise ServeError(f"--num-gpu-blocks must be positive, got {options.num_gpu_blocks}")
-    if options.speedup_ratio < 0:
-        raise ServeError(f"--speedup-ratio must not be negative, got {options.speedup_ratio}")
+    if not math.isfinite(options.speedup_ratio) or options.speedup_ratio < 0:
+        raise ServeError(
+            f"--speedup-ratio must be a finite number, 0 or more, got {options.speedup_ratio}"
+        )
+    if options.lease_ttl < 1:
+        raise ServeError(f"--lease-ttl must be at least 1 second, got {options.lease_ttl}")
+    if not math.isfinite(options.startup_time) or options.startup_time < 0:
+        raise ServeError(
+            f"--startup-time must be a finite number, 0 or more, got {options.startup_time}"
+        )
+    for flag, tokens in (
+        ("--crash-after-tokens", options.crash_after_tokens),
+        ("--stall-after-tokens", options.stall_after_tokens),
+    ):
+        if tokens is not None and tokens < 1:
+            raise ServeError(f"{flag} must be at least 1, got {tokens}")
+    if options.model_name is not None and not options.model_name.strip():
+        raise ServeError("--model-name must not be empty")
+
+
+def _check_url(flag: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in schemes and bool(parts.hostname) and parts.port is not None
+    except ValueError:  # a port that is not a number or out of range
+        ok = False
+    if not ok:
+        raise ServeError(f"{flag} must be a URL like {example}, got {url!r}")
+
+
+def _check_servers(options: ServeOptions) -> None:
+    """A server URL is only used with the backend that needs it: reject one given alone."""
+    if options.etcd_url is not None:
+        if options.discovery != "etcd":
+            raise ServeError("--etcd is only used with --discovery etcd: add it, or drop --etcd")
+        _check_url("--etcd", options.etcd_url, ("http", "https"), "http://127.0.0.1:2379")
+    if options.nats_url is not None:
+        if options.event_plane != "nats":
+            raise ServeError("--nats is only used with --event-plane nats: add it, or drop --nats")
+        _check_url("--nats", options.nats_url, ("nats", "tls"), "nats://127.0.0.1:4222")
+
+
+def _check_paths(options: ServeOptions) -> None:
+    ready_file = options.ready_file
+    if ready_file is not None:
+        if ready_file.is_dir():
+            raise ServeError(f"--ready-file {ready_file} is a directory")
+        parent = ready_file.parent
+        if not parent.is_dir():
+            raise ServeError(f"--ready-file {ready_file}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ServeError(f"--ready-file {ready_file}: directory {parent} is not writable")
+    workdir = options.workdir
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        raise ServeError(f"--workdir {workdir} is not a directory")
+
+
+def check_options(options: ServeOptions) -> frozenset[str]:
+    """Validate ``options``; returns the violation modes. Raises :class:`ServeError`."""
+    _check_numbers(options)
+    _check_servers(options)
+    _check_paths(options)
     from dynconform.mocker.routing import ROUTER_MODES  # imports zmq: only when serving
 
     if options.router_mode not in ROUTER_MODES:
@@ -165,8 +232,11 @@ class _Child:
 class MockerStack(Lifecycle):
     """A running reference stack; :attr:`info` describes it (the ready file's content)."""
 
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, *, stop: threading.Event | None = None) -> None:
+        """``stop``: once set, a start in progress gives up with :class:`ServeInterrupted`
+        (and stops what it started)."""
         self.options = options
+        self._stop_requested = stop or threading.Event()
         self.modes = frozenset[str]()
         self.children: list[_Child] = []
         self.services: Services | None = None
@@ -179,9 +249,14 @@ class MockerStack(Lifecycle):
 
     # -- start ---------------------------------------------------------------------------------
 
+    def _check_stop(self) -> None:
+        if self._stopping or self._stop_requested.is_set():
+            raise ServeInterrupted("stopped while the stack was starting")
+
     def start(self) -> None:
         options = self.options
         self.modes = check_options(options)
+        self._check_stop()
         if options.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="dynconform-mocker-")
             self.workdir = Path(self._tmp.name)
@@ -192,6 +267,7 @@ class MockerStack(Lifecycle):
         if model_dir is None:
             model_dir = build_model_dir(self.workdir / "models" / "tiny")
         etcd_url, nats_url = self._start_services()
+        self._check_stop()
         file_kv = self.workdir / "discovery"
         worker_modes = sorted(m for m in self.modes if VIOLATIONS[m].component == "worker")
         frontend_modes = sorted(m for m in self.modes if VIOLATIONS[m].component == "frontend")
@@ -219,6 +295,7 @@ class MockerStack(Lifecycle):
             if i == 0:
                 argv += self._fault_args()
             argv += list(options.extra_worker_args)
+            self._check_stop()
             self._spawn(f"worker-{i}", "dynconform.mocker.worker", argv)
         workers = [self._wait_ready(child) for child in self.children]
         frontend_argv = [
@@ -235,10 +312,12 @@ class MockerStack(Lifecycle):
             frontend_argv += ["--nats-url", nats_url]
         for mode in frontend_modes:
             frontend_argv += ["--violate", mode]
+        self._check_stop()
         frontend = self._wait_ready(
             self._spawn("frontend", "dynconform.mocker.frontend", frontend_argv)
         )
         self.info = self._describe(frontend, workers, file_kv, etcd_url, nats_url)
+        self._check_stop()
         if options.control_port is not None:
             self.control = ControlServer(self, LOOPBACK, options.control_port)
             self.control.start()
@@ -301,9 +380,13 @@ class MockerStack(Lifecycle):
 
     def _wait_ready(self, child: _Child) -> dict[str, Any]:
         """The child's ready file, once the child wrote it (a restarted worker's predecessor
-        may have left one: its pid tells them apart)."""
-        deadline = time.monotonic() + self.options.timeout
-        while time.monotonic() < deadline and not self._stopping:
+        may have left one: its pid tells them apart). Worker 0 gets ``startup_time`` more."""
+        timeout = self.options.timeout
+        if child.name == "worker-0":
+            timeout += self.options.startup_time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_stop()
             with contextlib.suppress(OSError, ValueError):
                 data: dict[str, Any] = json.loads(child.ready.read_text())
                 if data.get("pid") == child.process.pid:
@@ -314,7 +397,7 @@ class MockerStack(Lifecycle):
                     f"{child.last_log_line()}"
                 )
             time.sleep(0.05)
-        raise ServeError(f"{child.name} did not become ready within {self.options.timeout:g} s")
+        raise ServeError(f"{child.name} did not become ready within {timeout:g} s")
 
     def _describe(
         self,
@@ -393,6 +476,8 @@ class MockerStack(Lifecycle):
             self.children[self.children.index(old)] = child
             try:
                 ready = self._wait_ready(child)
+            except ServeInterrupted:
+                raise ControlError(409, "the stack is stopping") from None
             except ServeError as exc:
                 raise ControlError(500, str(exc)) from None
             self.info["workers"][index] = self._worker_info(index, ready)
@@ -460,16 +545,25 @@ def serve(
 ) -> int:
     """Run the stack until SIGINT/SIGTERM (or ``stop`` is set); returns the exit code.
 
-    Raises :class:`ServeError` (nothing left running) when the stack cannot start.
+    0 once stopped after the stack was ready; 128 + the signal number (130 for SIGINT, 143
+    for SIGTERM; 130 when ``stop`` was set) when stopped while it was starting, after
+    stopping everything already started. Raises :class:`ServeError` (nothing left running)
+    when the stack cannot start.
     """
     out = out or sys.stdout
     stop = stop or threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, on_signal)
     try:
-        with MockerStack(options) as stack:
+        with MockerStack(options, stop=stop) as stack:
             for line in describe(stack.info):
                 out.write(line + "\n")
             out.write("ready; Ctrl-C stops the stack\n")
@@ -478,6 +572,8 @@ def serve(
                 on_ready(stack.info)
             while not stop.wait(0.2):
                 stack.reap()
+    except ServeInterrupted:
+        return 128 + (received[0] if received else signal.SIGINT)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

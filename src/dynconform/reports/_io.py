@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 from dynconform.reports._model import KIND, ConformanceReport
 from dynconform.reports._redact import redact_data
 from dynconform.reports._stability import STABILITY_KIND, StabilityReport
@@ -94,7 +94,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
 def load_report(path: Path) -> Report:
     """Read a report (any kind) written as JSON or YAML."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path.read_bytes(), str(path))
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     try:

@@ -42,6 +42,7 @@ __all__ = [
 
 API_VERSION = "dynconform.dev/v1alpha1"
 KIND = "ConformanceReport"
+_IMPLEMENTATION_FIELDS = ("name", "version", "backend", "topology")
 
 CheckStatus = Literal["passed", "failed", "skipped", "error"]
 CHECK_STATUSES: tuple[CheckStatus, ...] = get_args(CheckStatus)
@@ -212,6 +213,30 @@ def require_kind(data: Mapping[str, Any], kind: str) -> None:
             f"not a {kind} {API_VERSION}: apiVersion={data.get('apiVersion')!r}, "
             f"kind={data.get('kind')!r}"
         )
+
+
+def require_fields(data: Mapping[str, Any], kind: str, *fields: str) -> None:
+    """Raise :class:`InputError` naming the first of ``fields`` (dotted paths such as
+    ``counts.events``) that ``data`` lacks or holds as null."""
+    for dotted in fields:
+        node: Any = data
+        keys = dotted.split(".")
+        for depth, key in enumerate(keys):
+            if not isinstance(node, Mapping):
+                parent = ".".join(keys[:depth])
+                raise InputError(f"malformed {kind}: field {parent!r} is not a mapping")
+            node = node.get(key)
+            if node is None:
+                missing = ".".join(keys[: depth + 1])
+                raise InputError(f"malformed {kind}: missing field {missing!r}")
+
+
+def malformed(kind: str, exc: Exception) -> InputError:
+    """The one-line error for a ``kind`` whose fields do not fit the model: the missing field
+    for a ``KeyError``, the reason otherwise (never a Python repr)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return InputError(f"malformed {kind}: missing field {exc.args[0]!r}")
+    return InputError(f"malformed {kind}: {exc}")
 
 
 def profile_outcome(results: Sequence[CheckResult]) -> ProfileResult:
@@ -402,6 +427,7 @@ class ConformanceReport:
     def from_dict(cls, data: Mapping[str, Any]) -> ConformanceReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
         require_kind(data, KIND)
+        require_fields(data, KIND, *(f"implementation.{k}" for k in _IMPLEMENTATION_FIELDS))
         try:
             meta = data.get("metadata") or {}
             stats = data.get("statistics") or {}
@@ -422,4 +448,4 @@ class ConformanceReport:
                 },
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"malformed {KIND}: {exc!r}") from None
+            raise malformed(KIND, exc) from None

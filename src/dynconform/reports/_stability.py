@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from dynconform.contracts import InputError
-from dynconform.reports._model import API_VERSION, require_kind
+from dynconform.reports._model import API_VERSION, malformed, require_fields, require_kind
 
 __all__ = [
     "CHANGES",
@@ -323,6 +323,7 @@ class StabilityReport:
     def from_dict(cls, data: Mapping[str, Any]) -> StabilityReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
         require_kind(data, STABILITY_KIND)
+        require_fields(data, STABILITY_KIND, "package", "fromVersion", "toVersion")
         try:
             meta = data.get("metadata") or {}
             policy = data.get("policy") or {}
@@ -341,4 +342,4 @@ class StabilityReport:
                 notes=tuple(str(n) for n in data.get("notes", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"malformed {STABILITY_KIND}: {exc!r}") from None
+            raise malformed(STABILITY_KIND, exc) from None

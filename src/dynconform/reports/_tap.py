@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dynconform.contracts import InputError
-from dynconform.reports._model import API_VERSION, require_kind
+from dynconform.reports._model import API_VERSION, malformed, require_fields, require_kind
 
 __all__ = [
     "TAP_KIND",
@@ -36,6 +35,8 @@ __all__ = [
 
 #: The ``kind`` of a tap report; its ``apiVersion`` is the one of every report.
 TAP_KIND = "TapReport"
+#: what every tap writes: without them a report would read as an empty, passing run
+_REQUIRED = ("source", "duration.seconds", "duration.stopped", "counts.events", "violations.byRule")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ class TapReport:
     def from_dict(cls, data: Mapping[str, Any]) -> TapReport:
         """Read a serialised report; raises :class:`InputError` for another kind or version."""
         require_kind(data, TAP_KIND)
+        require_fields(data, TAP_KIND, *_REQUIRED)
         try:
             meta = data.get("metadata") or {}
             duration = data.get("duration") or {}
@@ -225,4 +227,4 @@ class TapReport:
                 notes=tuple(str(n) for n in data.get("notes") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"malformed {TAP_KIND}: {type(exc).__name__}: {exc}") from None
+            raise malformed(TAP_KIND, exc) from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dynconform.contracts import Catalog, InputError
+from dynconform.contracts import Catalog, InputError, decode_text
 from dynconform.stability._findings import Finding, Status
 from dynconform.stability._model import Snapshot, Tier
 from dynconform.stability._policy import ApiReport, apply_policy
@@ -66,8 +66,8 @@ def major_version(schema: Mapping[str, Any]) -> tuple[str, str]:
 
 def _read(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(decode_text(path.read_bytes(), str(path)))
+    except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a JSON schema ({exc})") from None
 
 

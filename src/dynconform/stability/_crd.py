@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 from dynconform.stability._findings import Finding, parent_path, value_changes
 from dynconform.stability._markers import says_deprecated
 from dynconform.stability._model import Tier
@@ -247,8 +247,8 @@ def _documents(text: str, origin: str) -> list[Any]:
 def read_crds(path: Path, base: Path | None = None) -> list[Crd]:
     """The CRDs of one YAML file (others in it are ignored)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = decode_text(path.read_bytes(), str(path))
+    except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     if "CustomResourceDefinition" not in text:
         return []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 
 API_VERSION = "dynconform.dev/v1"
 SNAPSHOT_KIND = "ApiSnapshot"
@@ -310,8 +310,9 @@ class Snapshot:
 
     @classmethod
     def read(cls, path: Path) -> Snapshot:
+        text = decode_text(path.read_bytes(), str(path))
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(data, dict):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 from dynconform.stability._crd import Crd
 from dynconform.stability._markers import tier_from_tag
 from dynconform.stability._metric_surface import MetricFamily, families_from_names
@@ -465,8 +465,8 @@ def build_surfaces(
 
 def read_surface_snapshot(path: Path) -> SurfaceSnapshot:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(decode_text(path.read_bytes(), str(path)))
+    except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a surface snapshot ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: not a surface snapshot")

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 from dynconform.stability._model import Snapshot, Tier
 
 DEFAULT_PERIODS: dict[Tier, int | None] = {
@@ -204,7 +204,7 @@ def load_tiers(spec: str) -> TierConfig:
     """Load a tiers file by path, or a bundled one by name (e.g. ``ai-dynamo``)."""
     path = Path(spec)
     if path.is_file():
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        text, origin = decode_text(path.read_bytes(), str(path)), str(path)
     elif spec in bundled_tiers():
         entry = resources.files("dynconform.stability") / "tiers" / bundled_tiers()[spec]
         text, origin = entry.read_text(encoding="utf-8"), f"bundled:{spec}"

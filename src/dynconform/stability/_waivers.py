@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from dynconform.contracts import InputError
+from dynconform.contracts import InputError, decode_text
 from dynconform.stability._findings import Finding
 from dynconform.stability._kinds import KINDS
 from dynconform.stability._tiers import glob_regex
@@ -109,8 +109,9 @@ def parse_waivers(data: Any, origin: str) -> list[Waiver]:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
+    text = decode_text(path.read_bytes(), str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return parse_waivers(data, str(path))
