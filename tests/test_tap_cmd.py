@@ -160,7 +160,7 @@ def test_a_truncated_capture_is_an_input_error(
     truncated = tmp_path / "cut.bin"
     truncated.write_bytes(RAW.read_bytes()[:1000])
     assert tap("--replay", str(truncated)) == 2
-    assert "truncated" in capsys.readouterr().err
+    assert f"{truncated}: truncated frame at byte " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["a directory", "under a file"])

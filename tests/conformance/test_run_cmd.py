@@ -84,6 +84,14 @@ def test_dry_run_engine_backends(capsys: pytest.CaptureFixture[str], tmp_path: P
         (["--backend", "dynamo", "--dry-run"], "needs --dynamo-version VERSION"),
         (["--check", "kv.block-hash-chain", "--profile", "core"], "not in the profiles selected"),
         (["--violate", "nope"], "--violate nope: unknown"),
+        (["--target", "http://x", "--backend", "dynamo"], "--backend only apply to a deployment"),
+        (["--target", "http://x", "--topology", "etcd-nats"], "--topology only apply"),
+        (["--target", "http://x", "--dynamo-version", "1.6.1"], "--dynamo-version only apply"),
+        (["--dynamo-version", "1.6.1"], "apply to a real backend"),
+        (["--backend", "dynamo", "--dynamo-version", "1", "--sut-python", "/p"], "not both"),
+        (["--target", "http://x", "--discovery", "file:///no/such/dir"], "is not a directory"),
+        (["--target", "http://x", "--discovery", "etcd://x"], "expected etcd://HOST:PORT"),
+        (["--target", "http://x", "--discovery", "redis://x"], "expected file:///DIR"),
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

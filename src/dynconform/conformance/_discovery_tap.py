@@ -272,3 +272,22 @@ def discovery_tap(location: str) -> DiscoveryTap:
             raise ValueError(f"discovery {location!r} names no host:port")
         return EtcdDiscoveryTap(f"{scheme}://{parts.netloc}")
     raise ValueError(f"discovery {location!r}: expected file:///DIR or etcd://HOST:PORT")
+
+
+def check_location(location: str) -> None:
+    """Raise :class:`ValueError` (one line) unless ``location`` names a discovery store that
+    can be tapped: an existing ``file://`` directory or ``etcd://HOST:PORT``. Nothing is
+    contacted."""
+    parts = urlsplit(location)
+    if parts.scheme == "file" and not parts.netloc + parts.path:
+        raise ValueError(f"discovery {location!r}: expected file://DIR")
+    if parts.scheme == "etcd":
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise ValueError(f"discovery {location!r}: expected etcd://HOST:PORT")
+    tap = discovery_tap(location)
+    if isinstance(tap, FileDiscoveryTap) and not tap.root.is_dir():
+        raise ValueError(f"discovery {location!r}: {tap.root} is not a directory")

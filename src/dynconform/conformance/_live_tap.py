@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from dynconform import __version__
 from dynconform.conformance._discovery_tap import (
     DiscoveryTap,
-    FileDiscoveryTap,
+    check_location,
     discovery_tap,
     entry_key,
 )
@@ -139,22 +139,11 @@ def _check_config(config: LiveTapConfig) -> None:
 
 
 def _open_discovery(location: str) -> DiscoveryTap:
-    parts = urlsplit(location)
-    if parts.scheme == "file" and not parts.netloc + parts.path:
-        raise LiveTapError(f"discovery {location!r}: expected file://DIR")
-    if parts.scheme == "etcd":
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise LiveTapError(f"discovery {location!r}: expected etcd://HOST:PORT")
     try:
-        tap = discovery_tap(location)
+        check_location(location)
     except ValueError as exc:
         raise LiveTapError(str(exc)) from None
-    if isinstance(tap, FileDiscoveryTap) and not tap.root.is_dir():
-        raise LiveTapError(f"discovery {location!r}: {tap.root} is not a directory")
+    tap = discovery_tap(location)
     tap.keep_history = False  # the live tap reads the timeline once, as it goes
     try:
         tap.start()

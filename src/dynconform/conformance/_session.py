@@ -24,7 +24,7 @@ from typing import Any
 from dynconform import __version__
 from dynconform.conformance._check import Check, CheckRegistry
 from dynconform.conformance._context import Context, Shared
-from dynconform.conformance._discovery_tap import DiscoveryTap, discovery_tap
+from dynconform.conformance._discovery_tap import DiscoveryTap, check_location, discovery_tap
 from dynconform.conformance._errors import CheckFailed, CheckSkipped, SutError
 from dynconform.conformance._event_tap import EventTap, NatsTap, ZmqEventTap
 from dynconform.conformance._expectations import (
@@ -95,6 +95,28 @@ class RunConfig:
                 raise ValueError(f"unknown topology {self.topology!r} ({', '.join(TOPOLOGIES)})")
             if self.discovery or self.event_plane or self.worker_urls:
                 raise ValueError("--discovery, --event-plane and --worker-url need --target")
+        else:
+            given = [
+                flag
+                for flag, value in (
+                    ("--backend", self.backend != "reference"),
+                    ("--topology", self.topology != "file"),
+                    ("--dynamo-version", self.dynamo_version is not None),
+                    ("--sut-python", self.sut_python is not None),
+                )
+                if value
+            ]
+            if given:
+                raise ValueError(
+                    f"--target attaches to a running deployment: {', '.join(given)} "
+                    "only apply to a deployment dynconform starts"
+                )
+            if self.discovery:
+                check_location(self.discovery)
+        if self.backend == "reference" and (self.dynamo_version or self.sut_python):
+            raise ValueError("--dynamo-version and --sut-python apply to a real backend")
+        if self.dynamo_version and self.sut_python:
+            raise ValueError("give --dynamo-version or --sut-python, not both")
         if self.violations and (self.target is not None or self.backend != "reference"):
             raise ValueError("--violate only applies to the reference backend")
         engine = self.backend in ("vllm", "sglang", "trtllm")

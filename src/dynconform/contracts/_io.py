@@ -89,28 +89,29 @@ def json_view(value: Any) -> Any:
     return value
 
 
-def iter_raw_frames(stream: BinaryIO) -> Iterator[RawFrame]:
-    """Frames of ``u16 BE subject length, subject, u32 BE data length, data``."""
+def iter_raw_frames(stream: BinaryIO, name: str = "raw capture") -> Iterator[RawFrame]:
+    """Frames of ``u16 BE subject length, subject, u32 BE data length, data``; errors name
+    the input ``name``."""
     offset = 0
     while True:
         head = stream.read(2)
         if not head:
             return
         if len(head) < 2:
-            raise InputError(f"raw capture truncated at byte {offset}")
+            raise InputError(f"{name}: truncated frame at byte {offset}")
         (subject_len,) = struct.unpack(">H", head)
         subject = stream.read(subject_len)
         size_raw = stream.read(4)
         if len(subject) < subject_len or len(size_raw) < 4:
-            raise InputError(f"raw capture truncated at byte {offset}")
+            raise InputError(f"{name}: truncated frame at byte {offset}")
         (size,) = struct.unpack(">I", size_raw)
         data = stream.read(size)
         if len(data) < size:
-            raise InputError(f"raw capture truncated at byte {offset}")
+            raise InputError(f"{name}: truncated frame at byte {offset}")
         try:
             subject_text = subject.decode("utf-8")
         except UnicodeDecodeError:
-            raise InputError(f"raw capture: subject at byte {offset} is not UTF-8") from None
+            raise InputError(f"{name}: subject at byte {offset} is not UTF-8") from None
         yield RawFrame(subject_text, data)
         offset += 2 + subject_len + 4 + size
 
@@ -171,7 +172,7 @@ def decode_text(data: bytes, name: str) -> str:
 def parse(data: bytes, fmt: str, name: str) -> tuple[list[Any], bool]:
     """Decode ``data``; return the instances and whether the format is a stream."""
     if fmt == "raw":
-        frames = list(iter_raw_frames(io.BytesIO(data)))
+        frames = list(iter_raw_frames(io.BytesIO(data), name))
         return [raw_frame_view(f) for f in frames], True
     if fmt == "msgpack":
         unpacker = msgpack.Unpacker(io.BytesIO(data), raw=False, strict_map_key=False)

@@ -96,7 +96,7 @@ class _Frames:
 
     def _read(self) -> Iterator[tuple[str, bytes]]:
         with self.path.open("rb") as stream:
-            for frame in iter_raw_frames(stream):
+            for frame in iter_raw_frames(stream, str(self.path)):
                 yield frame.subject, frame.data
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
