@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -92,7 +93,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: Capsys) -> Non
     assert "invalid choice: 'pdf'" in capsys.readouterr().err
 
 
-def test_stability_command(pkgx_index: Index, tmp_path: Path, capsys: Capsys) -> None:
+def test_stability_command(
+    pkgx_index: Index, tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index = ("--no-index", "--find-links", str(pkgx_index.links))
     md = tmp_path / "stability.md"
     with pkgx_index.hermetic():
@@ -126,6 +129,22 @@ def test_stability_command(pkgx_index: Index, tmp_path: Path, capsys: Capsys) ->
         assert code == 2
         assert out == ""
         assert err == "dynconform: error: pkgx has no release 3.0 on the package index\n"
+        # on a terminal, the long steps are told as they start
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        code, _, err = _run(
+            capsys, "report", "stability", "pkgx", "--from", "1.0", "--to", "2.0", *index,
+            "--waivers", str(waivers), "--no-cache", "--format", "markdown", "-o", str(md),
+        )  # fmt: skip
+        assert code == 0, err
+        *told, wrote = err.splitlines()
+        assert wrote.startswith(f"wrote {md} ")
+        assert told == [
+            "dynconform: listing the releases of pkgx",
+            "dynconform: [1/3] fetching pypi:pkgx==1.0",
+            "dynconform: [2/3] fetching pypi:pkgx==1.1",
+            "dynconform: [3/3] fetching pypi:pkgx==2.0",
+            "dynconform: building 3 API snapshot(s)",
+        ]
 
 
 def test_report_is_listed_in_the_help(capsys: Capsys) -> None:

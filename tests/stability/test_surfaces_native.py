@@ -9,9 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from stability_helpers import build_wheel
 from surfaces_helpers import V1, write_tree
 
 from dynconform.stability import (
+    PipOptions,
+    SurfaceOptions,
     SurfaceSnapshot,
     Tier,
     diff_surfaces,
@@ -147,3 +150,15 @@ def test_real_runtime_1_6_1(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"DYN_SYSTEM_PORT", "DYN_REQUEST_PLANE", "DYN_TCP_RPC_PORT", "DYN_RUNTIME_*"} <= rust
     assert {"DYN_SYSTEM_ENABLED", "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS"} <= snap.env_deprecated
     assert all(n.startswith("DYN_") and " " not in n for n in rust)
+
+
+def test_fetching_a_release_is_told(tmp_path: Path) -> None:
+    links = tmp_path / "wheels"
+    build_wheel(links, "demo", "1.0", {"demo/__init__.py": "import os\nos.environ.get('DYN_X')\n"})
+    told: list[str] = []
+    pip = PipOptions(None, (str(links),), True)
+    snap = snapshot_surfaces("pypi:demo==1.0", SurfaceOptions(pip=pip, progress=told.append))
+    assert "DYN_X" in snap.env
+    assert told == ["surfaces of pypi:demo==1.0: fetching"]
+    snapshot_surfaces(str(_wheel(tmp_path, "1.0", BLOB)), SurfaceOptions(progress=told.append))
+    assert len(told) == 1  # a local file is not fetched

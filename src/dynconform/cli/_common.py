@@ -83,3 +83,11 @@ COMMANDS: dict[str, Command] = {
         "render a saved report; build a release-to-release stability report",
     ),
 }
+
+
+def progress(line: str) -> None:
+    """Say how long work is going, on stderr when it is a terminal (stdout keeps the
+    command's output; logs and pipes get only results and errors)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"dynconform: {line}\n")
+        sys.stderr.flush()

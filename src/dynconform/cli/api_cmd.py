@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty
+from dynconform.cli._common import COMMANDS, UsageError, nonempty, progress
 from dynconform.stability import (
     KINDS,
     REPORT_FORMATS,
@@ -175,7 +175,7 @@ def add_api(sub: Any) -> None:
 def _load_options(args: argparse.Namespace, jobs: int = 2) -> LoadOptions:
     pip = PipOptions(args.index_url, tuple(args.find_links), args.no_index)
     repo = Path(args.repo) if args.repo else None
-    return LoadOptions(args.package, pip, repo, not args.no_cache, jobs)
+    return LoadOptions(args.package, pip, repo, not args.no_cache, jobs, progress=progress)
 
 
 def parse_periods(items: list[str]) -> dict[Tier, int | None]:

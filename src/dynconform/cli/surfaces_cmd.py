@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty
+from dynconform.cli._common import COMMANDS, UsageError, nonempty, progress
 from dynconform.cli.api_cmd import emit_text as _emit
 from dynconform.cli.api_cmd import parse_periods as _tier_periods
 from dynconform.stability import (
@@ -203,6 +203,7 @@ def _options(args: argparse.Namespace) -> SurfaceOptions:
         help_from=getattr(args, "help_from", None),
         help_timeout=getattr(args, "help_timeout", 120.0),
         crd_paths=tuple(Path(p) for p in getattr(args, "crd", ())),
+        progress=progress,
     )
 
 

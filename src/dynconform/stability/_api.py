@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from dynconform.stability._diff import diff_snapshots
 from dynconform.stability._model import API_VERSION, Snapshot, Tier
 from dynconform.stability._policy import ApiReport, DeprecationHistory, apply_policy, version_key
 from dynconform.stability._sources import (
+    REMOTE_KINDS,
     PipOptions,
     Tree,
     cache_dir,
@@ -45,6 +46,8 @@ class LoadOptions:
     repo: Path | None = None
     use_cache: bool = True
     jobs: int = 2
+    #: told a line for each release or repository fetched and each snapshot built
+    progress: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ def load_snapshots(sources: Sequence[str], options: LoadOptions | None = None) -
         if spec.kind == "snapshot":
             results[i] = Loaded(Snapshot.read(Path(spec.value)), saved=True)
             continue
+        if options.progress is not None and spec.kind in REMOTE_KINDS:
+            options.progress(f"[{i + 1}/{len(sources)}] fetching {source}")
         tree = materialize(
             spec,
             package=options.package,
@@ -115,6 +120,8 @@ def load_snapshots(sources: Sequence[str], options: LoadOptions | None = None) -
             results[i] = Loaded(snap, saved=False)
             continue
         pending.append((i, tree, cached))
+    if pending and options.progress is not None:
+        options.progress(f"building {len(pending)} API snapshot(s)")
     if len(pending) > 1 and options.jobs > 1 and _can_fork():
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(options.jobs, len(pending)), mp_context=ctx) as pool:

@@ -174,6 +174,8 @@ def stability_history(
     governance = governance or Governance()
     if version_key(start) >= version_key(end):
         raise InputError(f"--from {start} must be an earlier release than --to {end}")
+    if options.progress is not None:
+        options.progress(f"listing the releases of {project}")
     available = release_versions(project, options.pip)
     for bound in (start, end):
         if bound not in available:
@@ -191,7 +193,10 @@ def _surface_steps(
     project: str, versions: Sequence[str], options: LoadOptions, governance: Governance
 ) -> tuple[list[ApiReport], list[str]]:
     surface_options = SurfaceOptions(
-        package=options.package, pip=options.pip, use_cache=options.use_cache
+        package=options.package,
+        pip=options.pip,
+        use_cache=options.use_cache,
+        progress=options.progress,
     )
     snaps: list[SurfaceSnapshot | None] = []
     notes: list[str] = []

@@ -411,6 +411,10 @@ def _git_tree(ref: str, subdirs: Sequence[str], package: str | None, repo: Path)
     return Tree(paths, chosen, None, {}, f"git:{key}:{chosen}")
 
 
+#: source kinds fetched over the network (a package index or a git remote): slow
+REMOTE_KINDS = frozenset({"pypi", "git"})
+
+
 def materialize(
     spec: SourceSpec,
     *,

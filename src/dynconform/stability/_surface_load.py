@@ -10,6 +10,7 @@ exposition (``metrics_url``), ``--help`` of each component run in a provisioned 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from dynconform.stability._crd import Crd, collect_crds
 from dynconform.stability._help_surface import help_options, merge_help
 from dynconform.stability._metric_surface import fetch_exposition, parse_exposition
 from dynconform.stability._sources import (
+    REMOTE_KINDS,
     PipOptions,
     SourceSpec,
     git_files,
@@ -46,6 +48,8 @@ class SurfaceOptions:
     help_from: str | None = None
     help_timeout: float = 120.0
     crd_paths: tuple[Path, ...] = ()
+    #: told a line for each release or repository fetched
+    progress: Callable[[str], None] | None = None
 
 
 @dataclass(slots=True)
@@ -108,6 +112,8 @@ def _source_snapshot(source: str, options: SurfaceOptions) -> SurfaceSnapshot:
     if path.is_file() and path.suffix in (".yaml", ".yml"):
         return _yaml_snapshot(path)
     spec = parse_source(source)
+    if options.progress is not None and spec.kind in REMOTE_KINDS:
+        options.progress(f"surfaces of {source}: fetching")
     try:
         tree = materialize(
             spec,
