@@ -113,3 +113,105 @@ def test_interrupt_while_a_command_runs(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setattr(contracts_cmd, "cmd_list", _interrupt)
     assert _main_catching(["contracts", "list"]) == 130
     assert capsys.readouterr().err == "dynconform: interrupted\n"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _walk(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every parser of the tree by its prog, ``parser`` included."""
+    found = {parser.prog: parser}
+    for child in _subparsers(parser).values():
+        found.update(_walk(child))
+    return found
+
+
+GROUPS = ["checks", "contracts", "graph", "mocker", "api", "surfaces", "report"]
+
+
+@pytest.mark.parametrize("group", ["", *GROUPS])
+def test_a_bare_group_prints_its_help_on_stdout_and_exits_2(group: str, capsys: Capsys) -> None:
+    assert main([group] if group else []) == 2
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith(f"usage: dynconform {group}".rstrip())
+    parser = _walk(dynconform.cli.build_parser())[f"dynconform {group}".rstrip()]
+    names = _subparsers(parser)
+    assert names
+    assert all(f"\n    {name}" in out for name in names)
+
+
+WITH_EXAMPLES = [
+    "",
+    "checks",
+    "checks list",
+    "checks show",
+    "contracts",
+    "contracts list",
+    "contracts show",
+    "contracts rules",
+    "contracts export",
+    "contracts verify",
+    "mocker",
+    "mocker build-model",
+    "mocker violations",
+    "api",
+    "api snapshot",
+    "api check",
+    "api history",
+    "api kinds",
+    "surfaces",
+    "report",
+]
+
+
+def test_every_parser_teaches_with_examples() -> None:
+    parsers = _walk(dynconform.cli.build_parser())
+    for name in WITH_EXAMPLES:
+        parser = parsers[f"dynconform {name}".rstrip()]
+        assert "examples:" in (parser.epilog or ""), parser.prog
+        assert parser.formatter_class is argparse.RawDescriptionHelpFormatter, parser.prog
+        assert 2 <= len(parser.epilog.splitlines()) <= 6, parser.prog
+        assert all(
+            line.startswith(("examples:", "  dynconform ", "      "))
+            for line in parser.epilog.splitlines()
+        ), parser.prog
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("run", "--timeout"),
+        ("checks list", "--profile"),
+        ("mocker serve", "--discovery"),
+        ("mocker serve", "--event-plane"),
+        ("mocker serve", "--block-size"),
+        ("mocker serve", "--num-gpu-blocks"),
+        ("mocker build-model", "--vocab-size"),
+        ("mocker build-model", "--context-length"),
+    ],
+)
+def test_options_have_help(command: str, option: str) -> None:
+    parser = _walk(dynconform.cli.build_parser())[f"dynconform {command}"]
+    action = next(a for a in parser._actions if option in a.option_strings)
+    assert action.help is not None
+    assert len(action.help) > 10
+
+
+def test_compat_usage_names_old_and_new(capsys: Capsys) -> None:
+    parser = _walk(dynconform.cli.build_parser())["dynconform contracts compat"]
+    assert parser.format_usage().rstrip().endswith("OLD [OLD ...] NEW")
+    with pytest.raises(SystemExit) as info:
+        main(["contracts", "compat", "only-one"])
+    assert info.value.code == 2
+    assert "required: NEW" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["bogus", "cli:bogus"])
+def test_surfaces_deprecation_hint_names_the_kind(value: str, capsys: Capsys) -> None:
+    assert main(["surfaces", "diff", "a", "b", "--deprecation", value]) == 2
+    assert f"expects [KIND:]TIER=N, got {value!r}" in capsys.readouterr().err

@@ -23,6 +23,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Contracts, conformance suite and API governance for NVIDIA Dynamo. "
             "Start with 'dynconform contracts list' or 'dynconform validate --help'."
         ),
+        epilog=(
+            "examples:\n"
+            "  dynconform run                  # the conformance suite against the reference\n"
+            "  dynconform checks list --profile core\n"
+            "  dynconform contracts verify\n"
+            "  dynconform mocker serve --workers 2 --speedup-ratio 0\n"
+            "  dynconform api check --baseline api/dynconform.json --tiers api/tiers.yaml "
+            "src --package dynconform"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dynconform {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

@@ -33,6 +33,17 @@ def path_arg(value: str) -> Path:
     return Path(nonempty(value))
 
 
+def help_when_bare(parser: argparse.ArgumentParser) -> None:
+    """Make a command group, run without a subcommand, print its help (the list of its
+    subcommands) on stdout and exit 2, as ``dynconform`` alone does."""
+
+    def bare(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=bare)
+
+
 def fail(message: str) -> int:
     """Print a one-line error and return the usage exit code."""
     sys.stderr.write(f"dynconform: error: {message}\n")

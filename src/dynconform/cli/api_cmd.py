@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty, progress
+from dynconform.cli._common import COMMANDS, UsageError, help_when_bare, nonempty, progress
 from dynconform.stability import (
     KINDS,
     REPORT_FORMATS,
@@ -100,13 +100,29 @@ def add_api(sub: Any) -> None:
             "griffe, diffs that include re-exported bindings and annotations, tiers "
             "(experimental, beta, stable) and deprecation periods. " + _SOURCES
         ),
+        epilog=(
+            "examples:\n"
+            "  dynconform api check --baseline api/dynconform.json --tiers api/tiers.yaml "
+            "src --package dynconform\n"
+            "  dynconform api diff pypi:ai-dynamo==1.5.1 pypi:ai-dynamo==1.6.1\n"
+            "  dynconform api kinds"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    asub = p.add_subparsers(dest="api_command", metavar="COMMAND", required=True)
+    asub = p.add_subparsers(dest="api_command", metavar="COMMAND")
+    help_when_bare(p)
 
     snap = asub.add_parser(
         "snapshot",
         help="write the public API of SOURCE as a reviewable JSON baseline",
         description="Write the public API of SOURCE as sorted JSON. " + _SOURCES,
+        epilog=(
+            "examples:\n"
+            "  dynconform api snapshot src --package dynconform --tiers api/tiers.yaml "
+            "-o api.json\n"
+            "  dynconform api snapshot pypi:ai-dynamo==1.6.1 -o ai-dynamo-1.6.1.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     snap.add_argument("source", type=nonempty, help="what to snapshot")
     snap.add_argument(
@@ -136,6 +152,15 @@ def add_api(sub: Any) -> None:
         help="check SOURCE against a committed baseline snapshot",
         description="Compare SOURCE with the --baseline snapshot under the tier policy. "
         "Exit 0 pass, 1 policy violation or expired waiver, 2 usage error.",
+        epilog=(
+            "examples:\n"
+            "  dynconform api check --baseline api/dynconform.json --tiers api/tiers.yaml "
+            "src --package dynconform\n"
+            "  dynconform api check --baseline api/dynconform.json --tiers api/tiers.yaml "
+            "src --package dynconform \\\n"
+            "      --format markdown -o api-report.md"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument(
         "source", nargs="?", default=".", type=nonempty, help="the candidate (default: .)"
@@ -154,6 +179,12 @@ def add_api(sub: Any) -> None:
         description="Walk the releases of PROJECT in order, compare each with the one before, "
         "and track when each deprecation first appeared, so deprecation periods are "
         "counted in releases.",
+        epilog=(
+            "examples:\n"
+            "  dynconform api history ai-dynamo --from 1.5.0 --to 1.6.1\n"
+            "  dynconform api history ai-dynamo --versions 1.5.1,1.6.1 --format markdown"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     hist.add_argument("project", help="PyPI project, e.g. ai-dynamo")
     hist.add_argument("--from", dest="start", metavar="VERSION", help="first release")
@@ -168,7 +199,13 @@ def add_api(sub: Any) -> None:
     _add_report(hist)
     hist.set_defaults(func=cmd_history)
 
-    kinds = asub.add_parser("kinds", help="list the change kinds and whether they break")
+    kinds = asub.add_parser(
+        "kinds",
+        help="list the change kinds and whether they break",
+        description="List every change kind a diff reports, whether it breaks, and what it means.",
+        epilog="examples:\n  dynconform api kinds\n  dynconform api kinds | grep breaking",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     kinds.set_defaults(func=cmd_kinds)
 
 

@@ -38,8 +38,9 @@ def register_compat(csub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "sets", nargs="+", type=nonempty, metavar="OLD ... NEW", help="schema sets, oldest first"
+        "old", nargs="+", type=nonempty, metavar="OLD", help="earlier schema sets, oldest first"
     )
+    p.add_argument("new", type=nonempty, metavar="NEW", help="the newest schema set")
     p.add_argument("--mode", choices=COMPAT_MODES, default="backward", help="compatibility mode")
     p.add_argument("--waivers", type=nonempty, metavar="FILE", help="YAML file of waivers")
     p.add_argument("--format", choices=REPORT_FORMATS, default="text", help="output format")
@@ -51,12 +52,10 @@ def register_compat(csub: Any) -> None:
 
 
 def cmd_compat(args: argparse.Namespace) -> int:
-    if len(args.sets) < 2:
-        raise UsageError("compat needs at least two schema sets: OLD [OLD...] NEW")
     if args.max < 0:
         raise UsageError("--max must be >= 0")
     waivers = load_waivers(Path(args.waivers)) if args.waivers else []
-    report = compare_contracts(args.sets, args.mode, waivers=waivers)
+    report = compare_contracts([*args.old, args.new], args.mode, waivers=waivers)
     text = render(report, args.format, limit=args.max, additions=True)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

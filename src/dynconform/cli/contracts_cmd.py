@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, nonempty
+from dynconform.cli._common import COMMANDS, help_when_bare, nonempty
 from dynconform.contracts import (
     FORMATS,
     Catalog,
@@ -154,19 +154,59 @@ def add_contracts(sub: Any) -> None:
         "contracts",
         help=COMMANDS["contracts"].summary,
         description="The contract catalogue: JSON Schemas and semantic rules.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts list\n"
+            "  dynconform contracts show events.kv-events --rules\n"
+            "  dynconform contracts verify\n"
+            "  dynconform contracts compat tests/fixtures/contracts-baseline builtin"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    csub = p.add_subparsers(dest="contracts_command", metavar="COMMAND", required=True)
+    csub = p.add_subparsers(dest="contracts_command", metavar="COMMAND")
+    help_when_bare(p)
 
-    ls = csub.add_parser("list", help="list the contracts by family")
+    ls = csub.add_parser(
+        "list",
+        help="list the contracts by family",
+        description="List the contracts by family: name, version, title and rule count.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts list\n"
+            "  dynconform contracts list --json | jq -r '.[].name'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.add_argument("--json", action="store_true", help="print as JSON")
     ls.set_defaults(func=cmd_list)
 
-    show = csub.add_parser("show", help="print one contract's schema and rules")
-    show.add_argument("name", help="contract name")
+    show = csub.add_parser(
+        "show",
+        help="print one contract's schema and rules",
+        description="Print the JSON Schema of contract NAME, or with --rules its semantic rules.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts show http.chat-completion\n"
+            "  dynconform contracts show events.kv-events --rules"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("name", help="contract name, see 'dynconform contracts list'")
     show.add_argument("--rules", action="store_true", help="print only its semantic rules")
     show.set_defaults(func=cmd_show)
 
-    rules = csub.add_parser("rules", help="list the semantic rules with their IDs")
+    rules = csub.add_parser(
+        "rules",
+        help="list the semantic rules with their IDs",
+        description="List every semantic rule: its ID, kind (record or stream), contracts "
+        "and what it checks.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts rules\n"
+            "  dynconform contracts rules --format markdown > docs/rules.md"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rules.add_argument(
         "--format", choices=("text", "json", "markdown"), default="text", help="output format"
     )
@@ -175,6 +215,15 @@ def add_contracts(sub: Any) -> None:
     export = csub.add_parser(
         "export",
         help="write language-neutral copies (schemas, OpenAPI, rule index) to DIR",
+        description="Write the contracts as plain JSON Schema files, an OpenAPI document "
+        "and a rule index to DIR, for tools in other languages.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts export out/contracts\n"
+            "  dynconform contracts export out/contracts && "
+            "dynconform contracts compat out/contracts builtin"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("dir", type=nonempty, help="output directory (created if missing)")
     export.set_defaults(func=cmd_export)
@@ -182,6 +231,15 @@ def add_contracts(sub: Any) -> None:
     verify = csub.add_parser(
         "verify",
         help="validate the bundled ai-dynamo captures against their contracts",
+        description="Validate the ai-dynamo 1.6.1 captures bundled with dynconform against "
+        "their contracts: a self-check of the catalogue. Exit 0 all valid, 1 a capture is "
+        "invalid.",
+        epilog=(
+            "examples:\n"
+            "  dynconform contracts verify\n"
+            "  dynconform contracts verify --json | jq '.[] | select(.valid | not)'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("--json", action="store_true", help="print as JSON")
     verify.set_defaults(func=cmd_verify)

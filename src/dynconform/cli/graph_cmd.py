@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, Parser, UsageError, nonempty
+from dynconform.cli._common import COMMANDS, Parser, UsageError, help_when_bare, nonempty
 from dynconform.graph import (
     API_VERSIONS,
     DEFAULT_API_VERSION,
@@ -46,12 +46,7 @@ def add_graph(sub: Any) -> None:
     actions = p.add_subparsers(dest="graph_command", metavar="ACTION", parser_class=Parser)
     _add_validate(actions)
     _add_render(actions)
-    p.set_defaults(func=lambda _args: _usage(p))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    help_when_bare(p)
 
 
 def _add_validate(actions: Any) -> None:

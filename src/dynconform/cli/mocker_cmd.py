@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, path_arg
+from dynconform.cli._common import COMMANDS, UsageError, help_when_bare, path_arg
 from dynconform.mocker.faults import FAULT_TYPES
 from dynconform.mocker.model_dir import ModelDirError, build_model_dir
 from dynconform.mocker.routing import ROUTER_MODES
@@ -27,12 +27,19 @@ def add_mocker(sub: Any) -> None:
             "The reference implementation of every contract: an OpenAI-compatible frontend "
             "and mock workers that speak ai-dynamo 1.6.1's discovery, event and request planes."
         ),
+        epilog=(
+            "examples:\n"
+            "  dynconform mocker serve --workers 2 --speedup-ratio 0\n"
+            "  dynconform mocker build-model /tmp/tiny-model\n"
+            "  dynconform mocker violations"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     msub = p.add_subparsers(dest="mocker_command", metavar="COMMAND", parser_class=type(p))
     _add_serve(msub)
     _add_build_model(msub)
     _add_violations(msub)
-    p.set_defaults(func=lambda args: (p.print_help(), EXIT_USAGE)[1])
+    help_when_bare(p)
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -121,16 +128,28 @@ def _add_serve(msub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--workers", type=_positive, default=1, help="mock workers (default 1)")
-    p.add_argument("--discovery", choices=("file", "etcd"), default="file")
-    p.add_argument("--event-plane", choices=("zmq", "nats"), default="zmq")
+    p.add_argument(
+        "--discovery",
+        choices=("file", "etcd"),
+        default="file",
+        help="discovery store: a temporary directory, or etcd (default file)",
+    )
+    p.add_argument(
+        "--event-plane",
+        choices=("zmq", "nats"),
+        default="zmq",
+        help="event plane: ZMQ publishers, or NATS (default zmq)",
+    )
     p.add_argument("--etcd", metavar="URL", help="use this etcd instead of starting one")
     p.add_argument("--nats", metavar="URL", help="use this NATS server instead of starting one")
     p.add_argument("--model-dir", type=path_arg, help="model directory (default: build a tiny one)")
     p.add_argument(
         "--model-name", type=_non_empty, help="served model name (default: the directory's name)"
     )
-    p.add_argument("--block-size", type=_int_at_least(2), default=16, help="tokens per KV block")
-    p.add_argument("--num-gpu-blocks", type=_positive, default=16384, help="KV blocks per worker")
+    p.add_argument("--block-size", type=_int_at_least(2), default=16,
+                   help="tokens per KV block (default 16)")  # fmt: skip
+    p.add_argument("--num-gpu-blocks", type=_positive, default=16384,
+                   help="KV blocks per worker (default 16384)")  # fmt: skip
     p.add_argument(
         "--speedup-ratio", type=_non_negative, default=1.0, help="0: no simulated delays"
     )
@@ -223,6 +242,14 @@ def _add_build_model(msub: Any) -> None:
         "build-model",
         help="write a tiny HF-style model directory (offline)",
         description="Write the tiny model directory the mock workers serve (nothing downloaded).",
+        epilog=(
+            "examples:\n"
+            "  dynconform mocker build-model /tmp/tiny-model\n"
+            "  dynconform mocker build-model /tmp/tiny-model --vocab-size 512 "
+            "--context-length 8192 --overwrite\n"
+            "  dynconform mocker serve --model-dir /tmp/tiny-model"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dir", type=path_arg, help="directory to create")
     p.add_argument(
@@ -260,6 +287,12 @@ def _add_violations(msub: Any) -> None:
         "violations",
         help="list the violation modes and the rule each one breaks",
         description="List the --violate modes: the rule ID and contract that reject each.",
+        epilog=(
+            "examples:\n"
+            "  dynconform mocker violations\n"
+            "  dynconform run --violate kv.block-hash-chain   # watch the check fail"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_violations)

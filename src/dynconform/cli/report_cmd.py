@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty
+from dynconform.cli._common import COMMANDS, UsageError, help_when_bare, nonempty
 from dynconform.cli.api_cmd import _add_load, _add_tiers, _governance, _load_options
 from dynconform.reports import RENDER_FORMATS, Report, load_report, render
 from dynconform.stability import stability_history
@@ -23,8 +23,14 @@ def add_report(sub: Any) -> None:
         description="Reports are versioned documents (apiVersion dynconform.dev/v1alpha1) of "
         "kind ConformanceReport (written by 'dynconform run'), StabilityReport (written by "
         "'report stability') or TapReport. Every output has secrets redacted.",
+        epilog="examples:\n"
+        "  dynconform run --report-dir out && dynconform report render out/report.json\n"
+        "  dynconform report render out/report.yaml --format html -o out/report.html\n"
+        "  dynconform report stability ai-dynamo --from 1.5.1 --to 1.6.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rsub = p.add_subparsers(dest="report_command", metavar="COMMAND", required=True)
+    rsub = p.add_subparsers(dest="report_command", metavar="COMMAND")
+    help_when_bare(p)
 
     show = rsub.add_parser(
         "render",

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty, path_arg
+from dynconform.cli._common import COMMANDS, UsageError, help_when_bare, nonempty, path_arg
 from dynconform.conformance import (
     BACKENDS,
     DEFAULT_PROFILES,
@@ -75,7 +75,9 @@ def add_run(sub: Any) -> None:
                      help="profile to run (repeatable)")  # fmt: skip
     run.add_argument("--check", action="append", default=[], metavar="ID",
                      help="run only this check (repeatable)")  # fmt: skip
-    run.add_argument("--timeout", action="append", default=[], metavar="NAME=SECONDS")
+    run.add_argument("--timeout", action="append", default=[], metavar="NAME=SECONDS",
+                     help="override a named timeout, e.g. startup=300 (repeatable; names and "
+                     "defaults below)")  # fmt: skip
     run.add_argument("--seed", type=int, default=0, help="seed of all random inputs (default 0)")
     run.add_argument(
         "--report-dir",
@@ -162,16 +164,45 @@ def add_checks(sub: Any) -> None:
         "checks",
         help=COMMANDS["checks"].summary,
         description="List or show the checks of the conformance suite.",
+        epilog=(
+            "examples:\n"
+            "  dynconform checks list\n"
+            "  dynconform checks list --profile kv-routing\n"
+            "  dynconform checks show kv.block-hash-chain"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     csub = p.add_subparsers(dest="checks_command", metavar="COMMAND", parser_class=type(p))
-    ls = csub.add_parser("list", help="list checks (ID, profiles, features, title)")
-    ls.add_argument("--profile", action="append", default=[], metavar="NAME")
+    ls = csub.add_parser(
+        "list",
+        help="list checks (ID, profiles, features, title)",
+        description="List the checks: ID, profiles, title and the features each one needs.",
+        epilog=(
+            "examples:\n"
+            "  dynconform checks list --profile core --profile streaming\n"
+            "  dynconform checks list --json | jq -r '.[] | select(.features == []) | .id'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ls.add_argument("--profile", action="append", default=[], metavar="NAME",
+                    help=f"only the checks of this profile (repeatable; one of "
+                    f"{', '.join(PROFILES)}; default: all)")  # fmt: skip
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_checks_list)
-    show = csub.add_parser("show", help="show one check in full")
+    show = csub.add_parser(
+        "show",
+        help="show one check in full",
+        description="Show one check: profiles, features, level, contracts, rules and what it does.",
+        epilog=(
+            "examples:\n"
+            "  dynconform checks show http.stream.done-terminator\n"
+            "  dynconform checks show kv.block-hash-chain"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     show.add_argument("id", help="check ID")
     show.set_defaults(func=cmd_checks_show)
-    p.set_defaults(func=lambda args: (p.print_help(), EXIT_USAGE)[1])
+    help_when_bare(p)
 
 
 def _as_dict(item: Any) -> dict[str, Any]:

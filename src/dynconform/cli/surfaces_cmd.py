@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynconform.cli._common import COMMANDS, UsageError, nonempty, progress
+from dynconform.cli._common import COMMANDS, UsageError, help_when_bare, nonempty, progress
 from dynconform.cli.api_cmd import emit_text as _emit
 from dynconform.cli.api_cmd import parse_periods as _tier_periods
 from dynconform.stability import (
@@ -85,8 +85,17 @@ def add_surfaces(sub: Any) -> None:
         "surfaces",
         help=COMMANDS["surfaces"].summary,
         description="Governance of the non-Python surfaces of a Dynamo release. " + _SOURCES,
+        epilog=(
+            "examples:\n"
+            "  dynconform surfaces snapshot pypi:ai-dynamo==1.6.1 -o surfaces-1.6.1.json\n"
+            "  dynconform surfaces diff tests/fixtures/surfaces/ai-dynamo-1.6.1-cli.json "
+            "pypi:ai-dynamo==1.6.1\n"
+            "  dynconform surfaces history pypi:ai-dynamo==1.5.1 pypi:ai-dynamo==1.6.1"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ssub = p.add_subparsers(dest="surfaces_command", metavar="COMMAND", required=True)
+    ssub = p.add_subparsers(dest="surfaces_command", metavar="COMMAND")
+    help_when_bare(p)
     snap = ssub.add_parser(
         "snapshot",
         help="write the surfaces of SOURCE as JSON",
@@ -182,6 +191,8 @@ def parse_kind_periods(
     tiers: list[str] = []
     kinds: dict[str, dict[Tier, int | None]] = {}
     for item in items:
+        if "=" not in item:
+            raise UsageError(f"--deprecation expects [KIND:]TIER=N, got {item!r}")
         head, colon, rest = item.partition(":")
         if not colon:
             tiers.append(item)

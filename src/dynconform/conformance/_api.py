@@ -124,7 +124,7 @@ def run_suite(config: RunConfig, *, progress: bool = True) -> RunOutcome:
             "-c", str(ini),
             "--rootdir", tmp,
             "-p", "no:cacheprovider",
-            "-q", "--no-header", "--tb=no", "-rN",
+            "-p", "no:terminal",
             "-W", "ignore::pytest.PytestAssertRewriteWarning",
             *pytest_args(config, progress=progress),
         ]  # fmt: skip
