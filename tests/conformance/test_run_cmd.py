@@ -9,6 +9,7 @@ from conformance_helpers import assert_no_process_left
 
 from dynconform.cli import main
 from dynconform.reports import load_report
+from dynconform.services import free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -172,3 +173,12 @@ def test_unusable_paths_are_refused_before_anything_starts(
         assert message in err, (argv, err)
         assert err.count("\n") == 1, err
     assert_no_process_left(str(tmp_path))
+
+
+def test_a_failed_start_prints_only_dynconform_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    argv = ["--target", url, "--timeout", "startup=0.5", "--check", "http.chat.valid"]
+    code, out, err = run(capsys, "run", *argv)
+    assert code == 2
+    assert out == f"dynconform: starting {url}\n"  # no pytest banner or summary
+    assert err == f"dynconform: error: {url}/v1/models did not list a model within 0.5 s\n"
