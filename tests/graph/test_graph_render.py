@@ -376,3 +376,19 @@ def test_a_variable_named_like_a_generated_one_is_fine_when_nothing_generates_it
     text = GRAPH.replace("      RETRIES: 3\n", "      DYN_SECRET_OTHER: x\n")
     env = _container(_render(text, image="i"), 1)["env"]
     assert {"name": "DYN_SECRET_OTHER", "value": "x"} in env
+
+
+@pytest.mark.parametrize("image", ["bad image", "x:", "nvcr.io/a/b:tag with space"])
+def test_an_image_that_is_no_reference_is_reported(image: str) -> None:
+    text = GRAPH.replace(
+        "    image: nvcr.io/nvidia/ai-dynamo/dynamo-frontend:1.6.1\n", f"    image: '{image}'\n"
+    )
+    rendering = render_dgd(parse_graph(text, "g.yaml"), RenderOptions(image="img:1"))
+    assert rendering.manifest is None
+    (problem,) = rendering.problems
+    assert problem.format("g.yaml") == (
+        f"g.yaml:6:12: k8s.image: component 'http_ingress': {image!r} is not an image reference "
+        "([REGISTRY/]REPOSITORY[:TAG][@DIGEST])"
+    )
+    flag = render_dgd(parse_graph(GRAPH, "g.yaml"), RenderOptions(image=image))
+    assert {p.rule for p in flag.problems} == {"k8s.image"}

@@ -252,3 +252,9 @@ def test_malformed_reports_name_the_field(
     path.write_text(json.dumps({"kind": TAP_KIND, **data, "apiVersion": API_VERSION}))
     code, out, err = _run(capsys, "report", "render", str(path), "--strict")
     assert (code, out, err) == (2, "", f"dynconform: error: {path}: {reason}\n")
+
+
+def test_render_of_a_directory_says_so(tmp_path: Path, capsys: Capsys) -> None:
+    code, out, err = _run(capsys, "report", "render", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == f"dynconform: error: {tmp_path}: is a directory, not a report file\n"

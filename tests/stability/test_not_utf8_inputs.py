@@ -80,3 +80,15 @@ def test_cli_says_not_utf8_in_one_line_exit_2(
     err = capsys.readouterr().err
     target = bad_yaml if "{bad_yaml}" in COMMANDS[name] else bad
     assert (code, err) == (2, f"dynconform: error: {target}: not UTF-8 text (byte 0)\n")
+
+
+def test_a_file_that_is_no_source_says_what_a_source_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rand.bin"
+    path.write_bytes(random.Random(1).randbytes(300))
+    assert main(["surfaces", "snapshot", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"dynconform: error: {path}: not a wheel (.whl), a source directory, "
+        "pypi:NAME==VERSION or git:REF\n"
+    )

@@ -120,6 +120,8 @@ def render_report(report: Report, fmt: str, output: str | None = None) -> str:
 
 def cmd_render(args: argparse.Namespace) -> int:
     path = Path(args.report)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not a report file")
     if not path.is_file():
         raise UsageError(f"{path}: no such report file")
     report = load_report(path)

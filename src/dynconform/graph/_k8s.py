@@ -39,6 +39,17 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _WHOLE_REF = re.compile(r"\s*" + SECRET_REF.pattern + r"\s*")
 
 
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+#: an image left to be filled in, as Dynamo's own examples write it (``<pre-built-image>``)
+PLACEHOLDER = re.compile(r"<[^<>\s]+>")
+#: a container image reference, as the OCI distribution grammar spells it
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_HOST}(?:\.{_HOST})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?\Z"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     """How to render: the DGD API version, the image of components that name none, and the
@@ -207,6 +218,15 @@ class _Renderer:
                 base,
                 "k8s.image",
                 f"component {component['name']!r} has no image: give it 'image:' or pass --image",
+            )
+        elif not isinstance(image, str) or not (
+            IMAGE_REFERENCE.match(image) or PLACEHOLDER.fullmatch(image)
+        ):
+            self.problem(
+                f"{base}/image" if component.get("image") else base,
+                "k8s.image",
+                f"component {component['name']!r}: {image!r} is not an image reference "
+                "([REGISTRY/]REPOSITORY[:TAG][@DIGEST])",
             )
         container = _Container(self.secrets)
         run_config = component.get("run_config") or {}

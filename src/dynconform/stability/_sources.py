@@ -432,4 +432,6 @@ def materialize(
         return _git_tree(spec.value, spec.extra, package, repo or Path.cwd())
     if spec.kind == "dir":
         return _dir_tree(Path(spec.value), package, use_cache)
-    raise InputError(f"{spec.value}: a snapshot is not a source tree")
+    raise InputError(
+        f"{spec.value}: not a wheel (.whl), a source directory, pypi:NAME==VERSION or git:REF"
+    )
