@@ -19,6 +19,7 @@ from dynconform.services import (
     Services,
     check_reachable,
     free_port,
+    is_server_url,
     start_nats,
     stop_group,
 )
@@ -166,3 +167,20 @@ def test_lifecycle_stops_after_the_block_and_when_start_fails() -> None:
     with pytest.raises(ServiceError, match="cannot start"), failing:
         pytest.fail("the block must not run")
     assert failing.calls == ["start", "stop"]
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "expected"),
+    [
+        ("nats://127.0.0.1:4222", True, True),
+        ("nats://127.0.0.1", True, False),  # no port
+        ("nats://127.0.0.1", False, True),
+        ("nats://127.0.0.1:99999", True, False),  # out of range
+        ("nats://127.0.0.1:x", True, False),
+        ("http://127.0.0.1:4222", True, False),  # another scheme
+        ("nats://:4222", True, False),  # no host
+        ("127.0.0.1:4222", True, False),
+    ],
+)
+def test_is_server_url(url: str, port: bool, expected: bool) -> None:
+    assert is_server_url(url, ("nats",), port=port) is expected

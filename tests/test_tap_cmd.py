@@ -137,10 +137,9 @@ def test_progress_goes_to_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--replay", str(RAW), "--loop", "-1"], "--loop must be >= 0"),
         (["--replay", str(RAW), "--duration", "0"], "--duration must be a number of seconds > 0"),
         (["--replay", str(RAW), "--duration", "nan"], "--duration must be a number"),
-        (["--replay", ""], "--replay is empty"),
-        (["--discovery", ""], "--discovery is empty"),
-        (["--zmq", ""], "--zmq is empty"),
-        (["--zmq", "tcp://127.0.0.1:5555", "--report", ""], "--report is empty"),
+        (["--discovery", ""], "give --discovery URI, --nats URL or --zmq ENDPOINT"),
+        (["--zmq", ""], "ZMQ endpoint '': expected tcp://HOST:PORT"),
+        (["--zmq", "tcp://127.0.0.1:5555", "--scope", ""], "scope '': expected NAMESPACE"),
         (["--replay", "missing.bin"], "missing.bin: no such file"),
     ],
 )
@@ -152,6 +151,21 @@ def test_usage_and_input_errors_are_one_line_exit_2(
     assert len(err) == 1
     assert err[0].startswith("dynconform: error: ")
     assert message in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--replay", ""], ["--zmq", "tcp://127.0.0.1:5555", "--report", ""]]
+)
+def test_an_empty_path_is_a_parse_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        tap(*argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"dynconform tap: error: argument {argv[-2]}: an empty string is not a path (see --help)\n"
+    )
 
 
 def test_a_truncated_capture_is_an_input_error(

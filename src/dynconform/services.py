@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,7 @@ __all__ = [
     "check_reachable",
     "find_binary",
     "free_port",
+    "is_server_url",
     "kill_group",
     "start_etcd",
     "start_nats",
@@ -186,6 +187,17 @@ def _probe(kind: str, url: str) -> bool:
             return bool(json.loads(response.read()).get("health") == "true")
     with socket.create_connection((host, port), timeout=1) as sock:
         return sock.recv(5) == b"INFO "
+
+
+def is_server_url(url: str, schemes: Collection[str], *, port: bool = True) -> bool:
+    """Whether ``url`` is ``SCHEME://HOST:PORT`` with one of ``schemes`` (the port may be left
+    out with ``port=False``). Nothing is contacted."""
+    try:
+        parts = urlsplit(url)
+        has_port = parts.port is not None
+    except ValueError:  # a port that is not a number or out of range
+        return False
+    return parts.scheme in schemes and bool(parts.hostname) and (has_port or not port)
 
 
 def check_reachable(kind: str, url: str, timeout: float = 3.0) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -57,44 +56,6 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-_positive = _int_at_least(1)
-
-
-def _port(text: str) -> int:
-    value: int = _int_at_least(0)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-
-
-def _non_negative(text: str) -> float:
-    """A finite number, 0 or more."""
-    value = _number(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _number(text)
-    if not 0 <= value <= 1:  # false for nan too
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _non_empty(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
-    return text
-
-
 def _failure_types(text: str) -> tuple[str, ...]:
     types = tuple(t.strip() for t in text.split(",") if t.strip())
     if not types:
@@ -127,7 +88,7 @@ def _add_serve(msub: Any) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--workers", type=_positive, default=1, help="mock workers (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="mock workers (default 1)")
     p.add_argument(
         "--discovery",
         choices=("file", "etcd"),
@@ -143,18 +104,14 @@ def _add_serve(msub: Any) -> None:
     p.add_argument("--etcd", metavar="URL", help="use this etcd instead of starting one")
     p.add_argument("--nats", metavar="URL", help="use this NATS server instead of starting one")
     p.add_argument("--model-dir", type=path_arg, help="model directory (default: build a tiny one)")
-    p.add_argument(
-        "--model-name", type=_non_empty, help="served model name (default: the directory's name)"
-    )
-    p.add_argument("--block-size", type=_int_at_least(2), default=16,
+    p.add_argument("--model-name", help="served model name (default: the directory's name)")
+    p.add_argument("--block-size", type=int, default=16,
                    help="tokens per KV block (default 16)")  # fmt: skip
-    p.add_argument("--num-gpu-blocks", type=_positive, default=16384,
+    p.add_argument("--num-gpu-blocks", type=int, default=16384,
                    help="KV blocks per worker (default 16384)")  # fmt: skip
-    p.add_argument(
-        "--speedup-ratio", type=_non_negative, default=1.0, help="0: no simulated delays"
-    )
-    p.add_argument("--port", type=_port, default=8000, help="frontend HTTP port (0: a free one)")
-    p.add_argument("--lease-ttl", type=_positive, default=10, help="discovery lease TTL in seconds")
+    p.add_argument("--speedup-ratio", type=float, default=1.0, help="0: no simulated delays")
+    p.add_argument("--port", type=int, default=8000, help="frontend HTTP port (0: a free one)")
+    p.add_argument("--lease-ttl", type=int, default=10, help="discovery lease TTL in seconds")
     p.add_argument(
         "--router-mode",
         choices=ROUTER_MODES,
@@ -169,7 +126,7 @@ def _add_serve(msub: Any) -> None:
         help="break one contract rule on purpose (repeatable; see 'dynconform mocker violations')",
     )
     p.add_argument(
-        "--failure-rate", type=_fraction, default=0.0, help="fraction of failed requests (0-1)"
+        "--failure-rate", type=float, default=0.0, help="fraction of failed requests (0-1)"
     )
     p.add_argument(
         "--failure-types",
@@ -178,21 +135,19 @@ def _add_serve(msub: Any) -> None:
         help=f"comma-separated: {','.join(FAULT_TYPES)}",
     )
     p.add_argument(
-        "--crash-after-tokens", type=_positive, metavar="N", help="worker 0 exits after N tokens"
+        "--crash-after-tokens", type=int, metavar="N", help="worker 0 exits after N tokens"
     )
     p.add_argument(
-        "--stall-after-tokens", type=_positive, metavar="N", help="worker 0 stalls after N tokens"
+        "--stall-after-tokens", type=int, metavar="N", help="worker 0 stalls after N tokens"
     )
-    p.add_argument(
-        "--startup-time", type=_non_negative, default=0.0, help="worker 0 start delay (s)"
-    )
+    p.add_argument("--startup-time", type=float, default=0.0, help="worker 0 start delay (s)")
     p.add_argument(
         "--record-requests", action="store_true", help="workers record request-plane frames"
     )
     p.add_argument("--ready-file", type=path_arg, help="write the stack's URLs as JSON when ready")
     p.add_argument(
         "--control-port",
-        type=_port,
+        type=int,
         default=0,
         metavar="PORT",
         help="loopback port of the control endpoint that kills and restarts workers "
@@ -260,7 +215,7 @@ def _add_build_model(msub: Any) -> None:
     )
     p.add_argument(
         "--context-length",
-        type=_positive,
+        type=_int_at_least(1),
         default=4096,
         help="max_position_embeddings in config.json (default 4096)",
     )

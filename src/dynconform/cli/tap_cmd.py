@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from dynconform.cli._common import COMMANDS, UsageError, fail
+from dynconform.cli._common import COMMANDS, UsageError, fail, nonempty
 from dynconform.conformance import (
     DEFAULT_SCOPE,
     LiveProgress,
@@ -54,6 +54,7 @@ def add_tap(sub: Any) -> None:
     )
     p.add_argument(
         "--replay",
+        type=nonempty,
         metavar="FILE",
         help="raw event-plane capture (u16 subject length, subject, u32 data length, data)",
     )
@@ -79,7 +80,9 @@ def add_tap(sub: Any) -> None:
         f"(default {DEFAULT_SCOPE})",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
-    p.add_argument("--report", metavar="FILE", help="write the TapReport here (live)")
+    p.add_argument(
+        "--report", type=nonempty, metavar="FILE", help="write the TapReport here (live)"
+    )
     p.add_argument(
         "--every",
         type=float,
@@ -160,11 +163,6 @@ def format_summary(summary: ReplaySummary, limit: int) -> str:
 
 
 def cmd_tap(args: argparse.Namespace) -> int:
-    for flag in ("replay", "discovery", "nats", "report", "scope"):
-        if getattr(args, flag) == "":
-            return fail(f"--{flag} is empty")
-    if "" in args.zmq:
-        return fail("--zmq is empty")
     live = bool(args.nats or args.zmq or args.discovery)
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         return fail("--duration must be a number of seconds > 0")

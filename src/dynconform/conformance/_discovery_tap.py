@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dynconform.services import is_server_url
+
 __all__ = [
     "DiscoveryTap",
     "EtcdDiscoveryTap",
@@ -281,13 +283,8 @@ def check_location(location: str) -> None:
     parts = urlsplit(location)
     if parts.scheme == "file" and not parts.netloc + parts.path:
         raise ValueError(f"discovery {location!r}: expected file://DIR")
-    if parts.scheme == "etcd":
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise ValueError(f"discovery {location!r}: expected etcd://HOST:PORT")
+    if parts.scheme == "etcd" and not is_server_url(location, ("etcd",)):
+        raise ValueError(f"discovery {location!r}: expected etcd://HOST:PORT")
     tap = discovery_tap(location)
     if isinstance(tap, FileDiscoveryTap) and not tap.root.is_dir():
         raise ValueError(f"discovery {location!r}: {tap.root} is not a directory")

@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
 
 from dynconform import __version__
 from dynconform.conformance._discovery_tap import (
@@ -51,7 +50,7 @@ from dynconform.contracts import Validator
 from dynconform.contracts.event_subjects import TOPIC_KV_EVENTS
 from dynconform.contracts.fast import FastValidator, FrameRun
 from dynconform.reports import PublisherCount, TapReport, TapViolation
-from dynconform.services import Lifecycle, ServiceError, check_reachable
+from dynconform.services import Lifecycle, ServiceError, check_reachable, is_server_url
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -124,14 +123,8 @@ def _check_config(config: LiveTapConfig) -> None:
         raise LiveTapError("nothing to tap: give --discovery, --nats or --zmq")
     if config.keep < 0:
         raise LiveTapError("the number of violations kept must be >= 0")
-    if config.nats is not None:
-        parts = urlsplit(config.nats)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if parts.scheme != "nats" or not parts.hostname or port is None:
-            raise LiveTapError(f"NATS URL {config.nats!r}: expected nats://HOST:PORT")
+    if config.nats is not None and not is_server_url(config.nats, ("nats",)):
+        raise LiveTapError(f"NATS URL {config.nats!r}: expected nats://HOST:PORT")
     for endpoint in config.zmq:
         if not _ZMQ_ENDPOINT.match(endpoint):
             raise LiveTapError(f"ZMQ endpoint {endpoint!r}: expected tcp://HOST:PORT")

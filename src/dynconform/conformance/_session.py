@@ -15,7 +15,6 @@ import dataclasses
 import datetime as dt
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,7 @@ from dynconform.reports import (
     write_junit,
     write_report,
 )
-from dynconform.services import Lifecycle
+from dynconform.services import Lifecycle, is_server_url
 
 __all__ = ["BACKENDS", "TOPOLOGIES", "RunConfig", "Session", "execute", "make_launcher"]
 
@@ -55,6 +54,8 @@ BACKENDS = ("reference", "dynamo", "vllm", "sglang", "trtllm")
 TOPOLOGIES = ("file", "etcd-nats")
 #: Features a running deployment (``--target``) is assumed to have unless told otherwise.
 TARGET_FEATURES = ("token-prompts", "ignore-eos")
+
+_HTTP = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -127,20 +128,15 @@ class RunConfig:
             raise ValueError(
                 f"--backend {self.backend} needs --dynamo-version VERSION or --sut-python PATH"
             )
-        if self.target is not None and not _is_http_url(self.target):
+        if self.target is not None and not is_server_url(self.target, _HTTP, port=False):
             raise ValueError(f"--target {self.target!r}: expected http://HOST:PORT")
         for url in self.worker_urls:
-            if not _is_http_url(url):
+            if not is_server_url(url, _HTTP, port=False):
                 raise ValueError(f"--worker-url {url!r}: expected http://HOST:PORT")
         if self.report_dir is not None:
             _check_directory("--report-dir", self.report_dir)
         if self.expectations is not None:
             load_expectations(self.expectations)  # InputError (one line) when unusable
-
-
-def _is_http_url(value: str) -> bool:
-    parts = urllib.parse.urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_directory(flag: str, path: Path) -> None:

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
-from urllib.parse import urlsplit
 
 from dynconform.mocker.control import ControlError, ControlServer
 from dynconform.mocker.faults import check_faults
@@ -42,6 +41,7 @@ from dynconform.services import (
     ServiceError,
     Services,
     check_reachable,
+    is_server_url,
     kill_group,
     stop_group,
 )
@@ -127,12 +127,7 @@ def _check_numbers(options: ServeOptions) -> None:
 
 
 def _check_url(flag: str, url: str, schemes: tuple[str, ...], example: str) -> None:
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme in schemes and bool(parts.hostname) and parts.port is not None
-    except ValueError:  # a port that is not a number or out of range
-        ok = False
-    if not ok:
+    if not is_server_url(url, schemes):
         raise ServeError(f"{flag} must be a URL like {example}, got {url!r}")
 
 

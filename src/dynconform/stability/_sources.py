@@ -411,7 +411,7 @@ def _git_tree(ref: str, subdirs: Sequence[str], package: str | None, repo: Path)
     return Tree(paths, chosen, None, {}, f"git:{key}:{chosen}")
 
 
-#: source kinds fetched over the network (a package index or a git remote): slow
+#: source kinds fetched before they can be read (from a package index, or out of git): slow
 REMOTE_KINDS = frozenset({"pypi", "git"})
 
 
